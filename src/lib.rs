@@ -1,1 +1,4 @@
+//! vic: a probabilistic-programming language with automatic amortized variational inference.
+#![forbid(unsafe_code)]
 
+pub mod dist;
