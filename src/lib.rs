@@ -3,4 +3,5 @@
 
 pub mod diag;
 pub mod dist;
+pub mod infer;
 pub mod ir;
