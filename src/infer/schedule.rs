@@ -91,10 +91,10 @@ impl Schedule {
                 self.window_sum += elbo;
                 self.window_sq += elbo * elbo;
                 self.window_len += 1;
-                if self.window_len >= window {
-                    if let Some(stop) = self.end_window() {
-                        return Some(stop);
-                    }
+                if self.window_len >= window
+                    && let Some(stop) = self.end_window()
+                {
+                    return Some(stop);
                 }
                 (self.steps >= max_steps).then_some(StopReason::StepCap)
             }
