@@ -156,7 +156,7 @@ mod tests {
         while stop.is_none() {
             // Rising for a while, then flat with alternating noise.
             let trend = (step as f64).min(200.0);
-            let noise = if step % 2 == 0 { 0.5 } else { -0.5 };
+            let noise = if step.is_multiple_of(2) { 0.5 } else { -0.5 };
             stop = s.observe(trend + noise);
             step += 1;
         }
