@@ -29,8 +29,10 @@
 //! caller (the checker has already rejected every user mistake), so the builder panics
 //! with an `internal:` message instead of returning errors.
 
+mod nn;
 mod print;
 
+pub use nn::Affine;
 pub use print::{render_dot, render_text};
 
 use crate::diag::Span;
