@@ -23,7 +23,13 @@ pub enum Elem {
 }
 
 impl Elem {
-    pub const ALL: [Elem; 5] = [Elem::Real, Elem::Bool, Elem::Int, Elem::Positive, Elem::Unit];
+    pub const ALL: [Elem; 5] = [
+        Elem::Real,
+        Elem::Bool,
+        Elem::Int,
+        Elem::Positive,
+        Elem::Unit,
+    ];
 
     /// The keyword that names this type in a `.vi` file.
     pub fn keyword(self) -> &'static str {
