@@ -1,7 +1,18 @@
 //! vic: a probabilistic-programming language with automatic amortized variational inference.
+//!
+//! The pipeline: [`syntax`] parses a `.vi` file, [`check`] validates it into a
+//! [`check::ModelInfo`], [`lower`] turns it into an [`ir::Graph`] of the log joint,
+//! [`guide`] adds the automatic guide and the ELBO, [`autodiff`] evaluates and
+//! differentiates graphs, [`infer`] fits them; [`diag`] renders what is wrong,
+//! [`source`] ties files to the front end and [`cli`] is the command line.
 #![forbid(unsafe_code)]
 
+pub mod check;
+pub mod cli;
 pub mod diag;
 pub mod dist;
+pub mod error;
 pub mod infer;
 pub mod ir;
+pub mod source;
+pub mod syntax;

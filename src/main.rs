@@ -1,1 +1,5 @@
-fn main() {}
+//! The `vic` binary: everything happens in `vic::cli`.
+
+fn main() -> std::process::ExitCode {
+    vic::cli::main()
+}

@@ -1,0 +1,366 @@
+//! Distribution calls: the family a surface name and its argument names denote, the
+//! arguments in canonical order, their sizes against the variable's, literal arguments
+//! against their domains, and supports against declared types.
+
+use super::{Checker, Resolved, Shape};
+use crate::diag::{Diagnostic, suggest};
+use crate::dist::{Elem, Family, Use};
+use crate::syntax::ast::{DistCall, Expr, ExprKind, Ident, Type};
+
+/// The variable a distribution is about.
+struct Target<'a> {
+    name: &'a str,
+    shape: Shape,
+}
+
+impl Checker {
+    /// The prior of a `latent` or `global`: a continuous family whose support is exactly
+    /// the declared type.
+    pub(super) fn prior(
+        &mut self,
+        name: &Ident,
+        ty: &Type,
+        shape: Shape,
+        call: &DistCall,
+    ) -> Option<Resolved> {
+        let target = Target {
+            name: &name.name,
+            shape,
+        };
+        let resolved = self.distribution(call, &target)?;
+        let family = resolved.family;
+        if !family.allows(Use::Prior) {
+            self.error(
+                Diagnostic::error(
+                    call.name.span,
+                    format!("`{family}` is discrete and cannot be the prior of a latent"),
+                )
+                .with_label(format!("support `{}`", family.support()))
+                .with_hint(
+                    "latents need a continuous distribution, such as `Normal`, `Gamma` or `Beta`",
+                ),
+            );
+            return None;
+        }
+        if family.support() != ty.elem {
+            self.error(
+                Diagnostic::error(
+                    ty.span,
+                    format!(
+                        "`{}` is declared `{}`, but `{family}` has support `{}`",
+                        name.name,
+                        ty.elem,
+                        family.support()
+                    ),
+                )
+                .with_label(format!("must be `{}`", family.support()))
+                .with_hint(format!(
+                    "declare `{}: {}`",
+                    name.name,
+                    with_size(family.support(), shape)
+                )),
+            );
+            return None;
+        }
+        Some(resolved)
+    }
+
+    /// The likelihood of a `~` statement: the data's type must lie in the support.
+    pub(super) fn likelihood(
+        &mut self,
+        name: &Ident,
+        elem: Elem,
+        shape: Shape,
+        call: &DistCall,
+    ) -> Option<Resolved> {
+        let target = Target {
+            name: &name.name,
+            shape,
+        };
+        let resolved = self.distribution(call, &target)?;
+        let support = resolved.family.support();
+        if !elem.is_subset_of(support) {
+            let family = resolved.family;
+            self.error(
+                Diagnostic::error(
+                    call.name.span,
+                    format!(
+                        "`{family}` is a distribution over `{support}`, but `{}` is `{elem}` data",
+                        name.name
+                    ),
+                )
+                .with_label(format!("support `{support}`"))
+                .with_hint(format!(
+                    "declare `data {}: {}`, or use a distribution over `{elem}`",
+                    name.name,
+                    with_size(support, shape)
+                )),
+            );
+            return None;
+        }
+        Some(resolved)
+    }
+
+    /// Checks the argument expressions of a call whose target is unusable.
+    pub(super) fn dist_args_only(&mut self, call: &DistCall) {
+        for arg in &call.args {
+            let _ = self.expr(&arg.value);
+        }
+    }
+
+    fn distribution(&mut self, call: &DistCall, target: &Target<'_>) -> Option<Resolved> {
+        let shapes: Vec<Option<Shape>> = call.args.iter().map(|a| self.expr(&a.value)).collect();
+        let family = self.family(call)?;
+        let params = family.params();
+        let mut slots: Vec<Option<usize>> = vec![None; params.len()];
+        let mut ok = true;
+        let mut seen_named = false;
+        let mut positional = 0;
+        for (i, arg) in call.args.iter().enumerate() {
+            let slot = match &arg.name {
+                Some(name) => {
+                    seen_named = true;
+                    params.iter().position(|p| *p == name.name)
+                }
+                None if seen_named => {
+                    self.error(
+                        Diagnostic::error(
+                            arg.span,
+                            "a positional argument cannot follow a named one",
+                        )
+                        .with_label("positional"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                None => {
+                    positional += 1;
+                    Some(positional - 1).filter(|&p| p < params.len())
+                }
+            };
+            let Some(slot) = slot else {
+                if arg.name.is_none() {
+                    self.error(
+                        Diagnostic::error(
+                            call.span,
+                            format!(
+                                "`{family}` takes {} {}, but {} were given",
+                                params.len(),
+                                plural(params.len()),
+                                call.args.len()
+                            ),
+                        )
+                        .with_label(format!(
+                            "expected `{}({})`",
+                            family,
+                            params.join(", ")
+                        )),
+                    );
+                    return None;
+                }
+                // Unknown names were reported by `family`.
+                ok = false;
+                continue;
+            };
+            if slots[slot].is_some() {
+                self.error(
+                    Diagnostic::error(
+                        arg.span,
+                        format!(
+                            "the parameter `{}` of `{family}` is given twice",
+                            params[slot]
+                        ),
+                    )
+                    .with_label("given again"),
+                );
+                ok = false;
+                continue;
+            }
+            slots[slot] = Some(i);
+        }
+        let missing: Vec<&str> = params
+            .iter()
+            .zip(&slots)
+            .filter(|(_, s)| s.is_none())
+            .map(|(p, _)| *p)
+            .collect();
+        if ok && !missing.is_empty() {
+            let list = missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.error(
+                Diagnostic::error(
+                    call.span,
+                    format!(
+                        "`{family}` takes {} {}, but {} were given",
+                        params.len(),
+                        plural(params.len()),
+                        call.args.len()
+                    ),
+                )
+                .with_label(format!("missing {list}"))
+                .with_hint(format!("write `{}({})`", family, params.join(", "))),
+            );
+            return None;
+        }
+        if !ok {
+            return None;
+        }
+        let mut args = Vec::with_capacity(params.len());
+        for (index, slot) in slots.iter().enumerate() {
+            let arg = &call.args[slot.expect("internal: every slot is filled")];
+            let shape = shapes[slot.expect("internal: every slot is filled")];
+            ok &= self.argument(family, index, &arg.value, shape, target);
+            args.push(arg.value.clone());
+        }
+        ok.then_some(Resolved { family, args })
+    }
+
+    /// The family a call denotes: its surface name, then its argument names (`Bernoulli`
+    /// with `logits` is [`Family::BernoulliLogits`]).
+    fn family(&mut self, call: &DistCall) -> Option<Family> {
+        let name = &call.name.name;
+        let families = Family::by_surface_name(name);
+        if families.is_empty() {
+            let mut names: Vec<&str> = Family::ALL.iter().map(|f| f.surface_name()).collect();
+            names.dedup();
+            let mut d = Diagnostic::error(call.name.span, format!("unknown distribution `{name}`"))
+                .with_label("not a distribution");
+            d = match suggest(name, names.iter().copied()) {
+                Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                None => d.with_hint(format!(
+                    "the distributions are {}",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            };
+            self.error(d);
+            return None;
+        }
+        let named: Vec<&Ident> = call.args.iter().filter_map(|a| a.name.as_ref()).collect();
+        if let Some(&family) = families
+            .iter()
+            .find(|f| named.iter().all(|n| f.params().contains(&n.name.as_str())))
+        {
+            return Some(family);
+        }
+        let all: Vec<&str> = families
+            .iter()
+            .flat_map(|f| f.params().iter().copied())
+            .collect();
+        let mut reported = false;
+        for arg in named {
+            if all.contains(&arg.name.as_str()) {
+                continue;
+            }
+            let mut d = Diagnostic::error(
+                arg.span,
+                format!("`{name}` has no parameter `{}`", arg.name),
+            )
+            .with_label("unknown parameter");
+            d = match suggest(&arg.name, all.iter().copied()) {
+                Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                None => d.with_hint(format!(
+                    "its parameters are {}",
+                    all.iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            };
+            self.error(d);
+            reported = true;
+        }
+        if !reported {
+            self.error(
+                Diagnostic::error(
+                    call.span,
+                    format!("these parameters of `{name}` cannot be given together"),
+                )
+                .with_hint(format!(
+                    "give one of {}",
+                    families
+                        .iter()
+                        .map(|f| format!("`{}`", f.params().join(", ")))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                )),
+            );
+        }
+        None
+    }
+
+    /// Checks one argument's size against the variable and a literal against its domain.
+    fn argument(
+        &mut self,
+        family: Family,
+        index: usize,
+        value: &Expr,
+        shape: Option<Shape>,
+        target: &Target<'_>,
+    ) -> bool {
+        let param = family.params()[index];
+        let Some(shape) = shape else { return false };
+        let size_ok = if family.is_elementwise() {
+            shape == Shape::Scalar || shape == target.shape
+        } else {
+            // Categorical: a scalar class from a vector of at least two logits.
+            matches!(shape, Shape::Vector(k) if k >= 2) && target.shape == Shape::Scalar
+        };
+        if !size_ok {
+            let expected = if family.is_elementwise() {
+                format!("a scalar or {}, like `{}`", target.shape, target.name)
+            } else {
+                "a vector of at least two logits, for a scalar `int` variable".to_string()
+            };
+            self.error(
+                Diagnostic::error(value.span, format!("the argument `{param}` of `{family}` is {shape}, but `{}` is {}", target.name, target.shape))
+                    .with_label(format!("expected {expected}"))
+                    .with_hint("scalar arguments broadcast to the variable's size; vector arguments must match it"),
+            );
+            return false;
+        }
+        let domain = family.param_domain(index);
+        let literals: Vec<&Expr> = match &value.kind {
+            ExprKind::Number(_) => vec![value],
+            ExprKind::Vector(items) => items.iter().collect(),
+            _ => Vec::new(),
+        };
+        let mut ok = true;
+        for literal in literals {
+            if let ExprKind::Number(v) = literal.kind
+                && !domain.contains(v)
+            {
+                self.error(
+                    Diagnostic::error(
+                        literal.span,
+                        format!(
+                            "the `{param}` of `{family}` must be {}, but is {v}",
+                            domain.describe()
+                        ),
+                    )
+                    .with_label(format!("must be {}", domain.describe())),
+                );
+                ok = false;
+            }
+        }
+        ok
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "argument" } else { "arguments" }
+}
+
+/// A type as written: `positive` or `positive[8]`.
+fn with_size(elem: Elem, shape: Shape) -> String {
+    match shape {
+        Shape::Scalar => elem.to_string(),
+        Shape::Vector(n) => format!("{elem}[{n}]"),
+    }
+}

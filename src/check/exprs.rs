@@ -1,0 +1,288 @@
+//! Expressions: names, builtin and net calls, and the shape (scalar or vector size) of
+//! every value, with scalars broadcasting to vectors.
+//!
+//! A `None` shape means an error was already reported below, so nothing above it
+//! reports the same problem again.
+
+use super::{Checker, MAX_SIZE, Shape, SymbolKind, output_shape};
+use crate::diag::{Diagnostic, Span, suggest};
+use crate::syntax::ast::{Expr, ExprKind, Ident, Size};
+
+use super::info::Builtin;
+
+impl Checker {
+    pub(super) fn expr(&mut self, expr: &Expr) -> Option<Shape> {
+        match &expr.kind {
+            ExprKind::Number(_) => Some(Shape::Scalar),
+            ExprKind::Vector(items) => self.vector(items, expr.span),
+            ExprKind::Name(name) => self.name(name),
+            ExprKind::Neg(inner) => self.expr(inner),
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (l, r) = (self.expr(lhs), self.expr(rhs));
+                match (l?, r?) {
+                    (Shape::Vector(a), Shape::Vector(b)) if a != b => {
+                        self.error(
+                            Diagnostic::error(
+                                expr.span,
+                                format!(
+                                    "`{}` of vectors of unequal sizes {a} and {b}",
+                                    op.symbol()
+                                ),
+                            )
+                            .with_label(format!("size {a} {} size {b}", op.symbol()))
+                            .with_hint(
+                                "elementwise operations need equal sizes, or a scalar on one side",
+                            ),
+                        );
+                        None
+                    }
+                    (Shape::Scalar, other) | (other, Shape::Scalar) => Some(other),
+                    (same, _) => Some(same),
+                }
+            }
+            ExprKind::Call { func, args } => self.call(func, args, expr.span),
+            ExprKind::Index { base, index } => {
+                let n = self.indexable(base)?;
+                if index.value >= n {
+                    self.error(
+                        Diagnostic::error(
+                            index.span,
+                            format!(
+                                "index {} is out of range for a vector of size {n}",
+                                index.value
+                            ),
+                        )
+                        .with_label("out of range")
+                        .with_hint(format!("indices run from 0 to {}", n - 1)),
+                    );
+                    return None;
+                }
+                Some(Shape::Scalar)
+            }
+            ExprKind::Slice { base, start, end } => {
+                let n = self.indexable(base)?;
+                self.slice(n, start, end)
+            }
+        }
+    }
+
+    fn vector(&mut self, items: &[Expr], span: Span) -> Option<Shape> {
+        if items.is_empty() {
+            self.error(
+                Diagnostic::error(span, "a vector literal needs at least one element")
+                    .with_label("empty"),
+            );
+            return None;
+        }
+        let mut ok = true;
+        for item in items {
+            match self.expr(item) {
+                Some(Shape::Scalar) => {}
+                Some(shape) => {
+                    self.error(
+                        Diagnostic::error(
+                            item.span,
+                            "the elements of a vector literal must be scalars",
+                        )
+                        .with_label(format!("{shape}"))
+                        .with_hint("join vectors with `concat(a, b)`"),
+                    );
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(Shape::Vector(items.len()))
+    }
+
+    fn name(&mut self, name: &Ident) -> Option<Shape> {
+        let id = self.resolve(name)?;
+        let symbol = &self.symbols[id.0];
+        if let SymbolKind::Net(_) = symbol.kind {
+            self.error(
+                Diagnostic::error(
+                    name.span,
+                    format!("`{}` is a net and can only be called", name.name),
+                )
+                .with_label("a net used as a value")
+                .with_hint(format!("call it: `{}(...)`", name.name)),
+            );
+            return None;
+        }
+        Some(symbol.shape)
+    }
+
+    /// The size of a vector being indexed or sliced.
+    fn indexable(&mut self, base: &Expr) -> Option<usize> {
+        match self.expr(base)? {
+            Shape::Vector(n) => Some(n),
+            Shape::Scalar => {
+                self.error(
+                    Diagnostic::error(base.span, "cannot index a scalar").with_label("a scalar"),
+                );
+                None
+            }
+        }
+    }
+
+    fn slice(&mut self, n: usize, start: &Size, end: &Size) -> Option<Shape> {
+        let span = start.span.to(end.span);
+        if end.value > n {
+            self.error(
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "slice `{}:{}` is out of range for a vector of size {n}",
+                        start.value, end.value
+                    ),
+                )
+                .with_label("out of range")
+                .with_hint(format!("a slice `a:b` needs b <= {n}")),
+            );
+            return None;
+        }
+        if start.value >= end.value {
+            self.error(
+                Diagnostic::error(
+                    span,
+                    format!("slice `{}:{}` is empty", start.value, end.value),
+                )
+                .with_label("empty slice")
+                .with_hint("a slice `a:b` holds elements a to b - 1, so it needs a < b"),
+            );
+            return None;
+        }
+        Some(Shape::Vector(end.value - start.value))
+    }
+
+    fn call(&mut self, func: &Ident, args: &[Expr], span: Span) -> Option<Shape> {
+        let shapes: Vec<Option<Shape>> = args.iter().map(|a| self.expr(a)).collect();
+        if let Some(&id) = self.by_name.get(&func.name) {
+            self.used[id.0] = true;
+            let symbol = &self.symbols[id.0];
+            let SymbolKind::Net(net) = &symbol.kind else {
+                let kind = symbol.kind.keyword();
+                self.error(
+                    Diagnostic::error(
+                        func.span,
+                        format!("`{}` is a {kind}, not a function", func.name),
+                    )
+                    .with_label("called here"),
+                );
+                return None;
+            };
+            let (input, output) = (net.widths[0], net.widths[net.widths.len() - 1]);
+            let shapes: Vec<Shape> = shapes.into_iter().collect::<Option<_>>()?;
+            let given: usize = shapes.iter().map(|s| s.width()).sum();
+            if args.is_empty() || given != input {
+                self.error(
+                    Diagnostic::error(
+                        span,
+                        format!(
+                            "net `{}` takes an input of width {input}, but is given width {given}",
+                            func.name
+                        ),
+                    )
+                    .with_label(format!("width {given}"))
+                    .with_hint(format!(
+                        "the first width of `{}`'s mlp must equal the total width of its arguments",
+                        func.name
+                    )),
+                );
+                return None;
+            }
+            return Some(output_shape(output));
+        }
+        let Some(builtin) = Builtin::from_name(&func.name) else {
+            if self.declared.contains_key(&func.name) {
+                // Declared later: `resolve` reports it.
+                self.resolve(func);
+                return None;
+            }
+            let nets: Vec<&str> = self
+                .symbols
+                .iter()
+                .filter(|s| matches!(s.kind, SymbolKind::Net(_)))
+                .map(|s| s.name.as_str())
+                .collect();
+            let candidates = Builtin::ALL.map(Builtin::name).into_iter().chain(nets);
+            let mut d = Diagnostic::error(func.span, format!("unknown function `{}`", func.name))
+                .with_label("not a function or a net");
+            if let Some(s) = suggest(&func.name, candidates) {
+                d = d.with_hint(format!("did you mean `{s}`?"));
+            }
+            self.error(d);
+            return None;
+        };
+        let shapes: Vec<Shape> = shapes.into_iter().collect::<Option<_>>()?;
+        self.builtin(builtin, func, &shapes, span)
+    }
+
+    fn builtin(
+        &mut self,
+        builtin: Builtin,
+        func: &Ident,
+        shapes: &[Shape],
+        span: Span,
+    ) -> Option<Shape> {
+        let name = builtin.name();
+        let arity = match builtin {
+            Builtin::Dot => Some(2),
+            Builtin::Concat => None,
+            _ => Some(1),
+        };
+        if let Some(arity) = arity
+            && shapes.len() != arity
+        {
+            let plural = if arity == 1 { "argument" } else { "arguments" };
+            self.error(
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "`{name}` takes {arity} {plural}, but {} were given",
+                        shapes.len()
+                    ),
+                )
+                .with_label(format!("{} arguments", shapes.len())),
+            );
+            return None;
+        }
+        match builtin {
+            Builtin::Sum | Builtin::Mean => Some(Shape::Scalar),
+            Builtin::Dot => {
+                let (a, b) = (shapes[0].width(), shapes[1].width());
+                if shapes[0] != shapes[1] {
+                    self.error(
+                        Diagnostic::error(
+                            span,
+                            format!("`dot` of vectors of unequal sizes {a} and {b}"),
+                        )
+                        .with_label(format!("sizes {a} and {b}"))
+                        .with_hint("both arguments of `dot` need the same size"),
+                    );
+                    return None;
+                }
+                Some(Shape::Scalar)
+            }
+            Builtin::Concat => {
+                if shapes.is_empty() {
+                    self.error(
+                        Diagnostic::error(func.span, "`concat` needs at least one argument")
+                            .with_label("no arguments"),
+                    );
+                    return None;
+                }
+                let width: usize = shapes.iter().map(|s| s.width()).sum();
+                if width > MAX_SIZE {
+                    self.error(Diagnostic::error(
+                        span,
+                        format!("`concat` makes a vector of size {width}, which is too large"),
+                    ));
+                    return None;
+                }
+                Some(Shape::Vector(width))
+            }
+            _ => Some(shapes[0]),
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The `guide { ... }` block: known settings with well-formed values, `free` only on
+//! local latents, each setting at most once; resolved with the defaults of SPEC section 3
+//! into a [`GuideSpec`].
+
+use std::collections::HashMap;
+
+use super::info::{FLOW_KINDS, MAX_FLOW_STEPS};
+use super::{Activation, Checker, FlowSpec, GlobalsMode, GuideSpec, SymbolKind};
+use crate::diag::{Diagnostic, Span, suggest};
+use crate::syntax::ast::{GuideBlock, GuideEntry, GuideValue, Ident, Mlp};
+
+const SETTINGS: [&str; 4] = ["encoder", "flow", "global_flow", "globals"];
+const MODES: [&str; 2] = ["free", "amortized"];
+
+impl Checker {
+    pub(super) fn guide_spec(&mut self, block: Option<&GuideBlock>) -> GuideSpec {
+        let input = self.width_of(|k| matches!(k, SymbolKind::Data));
+        let mut spec = GuideSpec {
+            encoder_hidden: GuideSpec::default_hidden(input),
+            encoder_activation: Activation::Tanh,
+            flow: FlowSpec::None,
+            global_flow: FlowSpec::None,
+            globals: GlobalsMode::MeanField,
+            free: Vec::new(),
+        };
+        let Some(block) = block else { return spec };
+        let mut seen: HashMap<String, Span> = HashMap::new();
+        let mut unique = Vec::new();
+        for entry in &block.entries {
+            let (key, span) = match entry {
+                GuideEntry::Setting { key, span, .. }
+                | GuideEntry::Local {
+                    name: key, span, ..
+                } => (key, *span),
+            };
+            if let Some(&first) = seen.get(&key.name) {
+                self.error(
+                    Diagnostic::error(span, format!("`{}` is set twice in the guide", key.name))
+                        .with_label("set again here")
+                        .with_note(first, "first set here"),
+                );
+                continue;
+            }
+            seen.insert(key.name.clone(), span);
+            unique.push(entry);
+        }
+        // Locals first: which latents are free decides the encoder's output width.
+        for entry in &unique {
+            if let GuideEntry::Local { name, mode, .. } = entry {
+                self.local(&mut spec, name, mode);
+            }
+        }
+        for entry in &unique {
+            if let GuideEntry::Setting { key, value, .. } = entry {
+                self.setting(&mut spec, key, value);
+            }
+        }
+        spec
+    }
+
+    fn setting(&mut self, spec: &mut GuideSpec, key: &Ident, value: &GuideValue) {
+        match key.name.as_str() {
+            "encoder" => match value {
+                GuideValue::Mlp(mlp) => self.encoder(spec, mlp),
+                other => self.error(
+                    Diagnostic::error(other.span(), "the encoder must be an mlp")
+                        .with_label("not an mlp")
+                        .with_hint("write it like `encoder = mlp(_ -> 256 -> _, relu)`"),
+                ),
+            },
+            "flow" | "global_flow" => {
+                if let Some(flow) = self.flow(value) {
+                    match key.name.as_str() {
+                        "flow" => spec.flow = flow,
+                        _ => spec.global_flow = flow,
+                    }
+                }
+            }
+            "globals" => match value {
+                GuideValue::Name(name) if name.name == "meanfield" => {
+                    spec.globals = GlobalsMode::MeanField
+                }
+                GuideValue::Name(name) if name.name == "full" => spec.globals = GlobalsMode::Full,
+                other => self.error(
+                    Diagnostic::error(other.span(), "`globals` must be `meanfield` or `full`")
+                        .with_label("unknown mode"),
+                ),
+            },
+            other => {
+                let mut d = Diagnostic::error(key.span, format!("unknown guide setting `{other}`"))
+                    .with_label("not a setting");
+                d = match suggest(other, SETTINGS) {
+                    Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                    None => d.with_hint("the settings are `encoder`, `flow`, `global_flow` and `globals`, and `NAME: free` for a local latent"),
+                };
+                self.error(d);
+            }
+        }
+    }
+
+    fn flow(&mut self, value: &GuideValue) -> Option<FlowSpec> {
+        let (kind, steps) = match value {
+            GuideValue::Name(name) if name.name == "none" => return Some(FlowSpec::None),
+            GuideValue::Name(name) if FLOW_KINDS.contains(&name.name.as_str()) => {
+                self.error(
+                    Diagnostic::error(
+                        name.span,
+                        format!("`{}` needs a number of steps", name.name),
+                    )
+                    .with_label("no step count")
+                    .with_hint(format!("write it like `{}(8)`", name.name)),
+                );
+                return None;
+            }
+            GuideValue::Name(name) => (name, None),
+            GuideValue::Call { name, arg, .. } => (name, Some(arg)),
+            GuideValue::Mlp(mlp) => {
+                self.error(
+                    Diagnostic::error(
+                        mlp.span,
+                        "a flow must be `none`, `planar(K)`, `radial(K)` or `iaf(K)`",
+                    )
+                    .with_label("not a flow"),
+                );
+                return None;
+            }
+        };
+        let Some(steps) = steps.filter(|_| FLOW_KINDS.contains(&kind.name.as_str())) else {
+            let mut d = Diagnostic::error(kind.span, format!("unknown flow `{}`", kind.name))
+                .with_label("not a flow");
+            d = match suggest(&kind.name, FLOW_KINDS.into_iter().chain(["none"])) {
+                Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                None => d.with_hint("the flows are `none`, `planar(K)`, `radial(K)` and `iaf(K)`"),
+            };
+            self.error(d);
+            return None;
+        };
+        match FlowSpec::new(&kind.name, steps.value) {
+            Ok(flow) => Some(flow),
+            Err(_) => {
+                self.error(
+                    Diagnostic::error(
+                        steps.span,
+                        format!("a flow needs between 1 and {MAX_FLOW_STEPS} steps"),
+                    )
+                    .with_label(format!("{} steps", steps.value)),
+                );
+                None
+            }
+        }
+    }
+
+    /// `mlp(_ -> H1 -> ... -> _, act)`: the ends may be `_` or the widths the guide needs.
+    fn encoder(&mut self, spec: &mut GuideSpec, mlp: &Mlp) {
+        let input = self.width_of(|k| matches!(k, SymbolKind::Data));
+        let output = 2 * self.width_of(|k| matches!(k, SymbolKind::Latent { free: false, .. }));
+        if mlp.widths.len() < 2 {
+            self.error(
+                Diagnostic::error(mlp.span, "the encoder needs an input and an output width")
+                    .with_hint("write it like `mlp(_ -> 256 -> _, relu)`"),
+            );
+            return;
+        }
+        let last = mlp.widths.len() - 1;
+        let mut hidden = Vec::new();
+        for (i, width) in mlp.widths.iter().enumerate() {
+            let (expected, what) = match i {
+                0 => (input, "input (the total width of the data)"),
+                i if i == last => (
+                    output,
+                    "output (a location and a scale per amortized latent)",
+                ),
+                _ => {
+                    match width.value {
+                        Some(value) => hidden.push(self.size(value, width.span, "a width")),
+                        None => self.error(
+                            Diagnostic::error(
+                                width.span,
+                                "the encoder's hidden widths must be numbers",
+                            )
+                            .with_label("`_` is only for the input and output widths"),
+                        ),
+                    }
+                    continue;
+                }
+            };
+            if let Some(value) = width.value
+                && value != expected
+            {
+                self.error(
+                    Diagnostic::error(
+                        width.span,
+                        format!("the encoder's {what} has width {expected}, not {value}"),
+                    )
+                    .with_label(format!("expected {expected}"))
+                    .with_hint("write `_` to let the guide fill it in"),
+                );
+            }
+        }
+        if let Some(activation) = self.activation(mlp) {
+            spec.encoder_activation = activation;
+        }
+        spec.encoder_hidden = hidden;
+    }
+
+    fn local(&mut self, spec: &mut GuideSpec, name: &Ident, mode: &Ident) {
+        let free = match mode.name.as_str() {
+            "free" => true,
+            "amortized" => false,
+            other => {
+                let mut d = Diagnostic::error(mode.span, format!("unknown guide mode `{other}`"))
+                    .with_label("not a mode");
+                d = match suggest(other, MODES) {
+                    Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+                    None => d.with_hint("a local latent is `free` or `amortized`"),
+                };
+                self.error(d);
+                return;
+            }
+        };
+        let Some(&id) = self.by_name.get(&name.name) else {
+            let locals: Vec<&str> = self
+                .symbols
+                .iter()
+                .filter(|s| matches!(s.kind, SymbolKind::Latent { .. }))
+                .map(|s| s.name.as_str())
+                .collect();
+            let mut d = Diagnostic::error(
+                name.span,
+                format!(
+                    "the guide names `{}`, which is not a latent of the model",
+                    name.name
+                ),
+            )
+            .with_label("unknown latent");
+            if let Some(s) = suggest(&name.name, locals) {
+                d = d.with_hint(format!("did you mean `{s}`?"));
+            }
+            self.error(d);
+            return;
+        };
+        let symbol = &mut self.symbols[id.0];
+        match &mut symbol.kind {
+            SymbolKind::Latent { free: flag, .. } => {
+                *flag = free;
+                if free {
+                    spec.free.push(id);
+                }
+            }
+            other => {
+                let kind = other.keyword();
+                let hint = if kind == "global" {
+                    "a global latent always has its own parameters; only a `latent` can be `free`"
+                } else {
+                    "only a local `latent` can be `free` or `amortized`"
+                };
+                self.error(
+                    Diagnostic::error(
+                        name.span,
+                        format!("`{}` is a {kind}, not a local latent", name.name),
+                    )
+                    .with_label(format!("a {kind}"))
+                    .with_hint(hint),
+                );
+            }
+        }
+    }
+
+    /// The total width of the symbols of some kind.
+    fn width_of(&self, kind: impl Fn(&SymbolKind) -> bool) -> usize {
+        self.symbols
+            .iter()
+            .filter(|s| kind(&s.kind))
+            .map(|s| s.shape.width())
+            .sum()
+    }
+}

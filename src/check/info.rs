@@ -1,0 +1,444 @@
+//! `ModelInfo`: what the checker learned about a model, kept beside the AST (which is
+//! never modified), plus the small vocabularies later stages share with it: builtin
+//! functions, activations and the guide's settings.
+//!
+//! Nothing here depends on pest or prints; the guide stage and the CLI may use
+//! [`FlowSpec`], [`GlobalsMode`] and [`Activation`] directly.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::diag::Span;
+use crate::dist::{Elem, Family};
+use crate::syntax::ast::Expr;
+
+/// Everything later stages need about a checked model, in declaration order.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub symbols: Vec<Symbol>,
+    /// The `~` statements over data, in statement order.
+    pub likelihoods: Vec<Likelihood>,
+    pub guide: GuideSpec,
+    pub(super) by_name: HashMap<String, SymbolId>,
+}
+
+impl ModelInfo {
+    pub fn lookup(&self, name: &str) -> Option<SymbolId> {
+        self.by_name.get(name).copied()
+    }
+
+    pub fn symbol(&self, id: SymbolId) -> &Symbol {
+        &self.symbols[id.0]
+    }
+
+    /// The symbols of one kind of declaration, in declaration order.
+    pub fn of_kind(
+        &self,
+        pred: impl Fn(&SymbolKind) -> bool,
+    ) -> impl Iterator<Item = (SymbolId, &Symbol)> {
+        self.symbols
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| pred(&s.kind))
+            .map(|(i, s)| (SymbolId(i), s))
+    }
+
+    /// The width of one row's data: all data declarations concatenated, which is the
+    /// encoder's input.
+    pub fn data_width(&self) -> usize {
+        self.of_kind(|k| matches!(k, SymbolKind::Data))
+            .map(|(_, s)| s.shape.width())
+            .sum()
+    }
+
+    /// The total width of the local latents the encoder amortizes (not `free` ones).
+    pub fn amortized_width(&self) -> usize {
+        self.of_kind(|k| matches!(k, SymbolKind::Latent { free: false, .. }))
+            .map(|(_, s)| s.shape.width())
+            .sum()
+    }
+}
+
+/// An index into [`ModelInfo::symbols`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SymbolId(pub usize);
+
+/// A declared name.
+#[derive(Debug, Clone)]
+pub struct Symbol {
+    pub name: String,
+    /// The span of the name in its declaration.
+    pub span: Span,
+    /// The index of the declaring statement in `Model::stmts`.
+    pub stmt: usize,
+    pub kind: SymbolKind,
+    pub elem: Elem,
+    /// For a net, the shape of its output.
+    pub shape: Shape,
+}
+
+#[derive(Debug, Clone)]
+pub enum SymbolKind {
+    Data,
+    /// A local latent; `free` when the guide gives it free per-row parameters instead
+    /// of the encoder.
+    Latent {
+        prior: Resolved,
+        free: bool,
+    },
+    Global {
+        prior: Resolved,
+    },
+    Param {
+        init: f64,
+    },
+    Net(NetInfo),
+    Let,
+}
+
+impl SymbolKind {
+    /// How a declaration of this kind is written, for messages: `latent`, `data`, ...
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            SymbolKind::Data => "data",
+            SymbolKind::Latent { .. } => "latent",
+            SymbolKind::Global { .. } => "global",
+            SymbolKind::Param { .. } => "param",
+            SymbolKind::Net(_) => "net",
+            SymbolKind::Let => "let",
+        }
+    }
+}
+
+/// A scalar or a vector of `n` elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shape {
+    Scalar,
+    Vector(usize),
+}
+
+impl Shape {
+    /// The number of elements: 1 for a scalar.
+    pub fn width(self) -> usize {
+        match self {
+            Shape::Scalar => 1,
+            Shape::Vector(n) => n,
+        }
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Shape::Scalar => f.write_str("a scalar"),
+            Shape::Vector(n) => write!(f, "a vector of size {n}"),
+        }
+    }
+}
+
+/// A distribution call resolved to one family, its arguments in the family's canonical
+/// parameter order ([`Family::params`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub family: Family,
+    pub args: Vec<Expr>,
+}
+
+/// One `NAME ~ DIST` statement over data.
+#[derive(Debug, Clone)]
+pub struct Likelihood {
+    pub data: SymbolId,
+    pub dist: Resolved,
+    pub span: Span,
+}
+
+/// A net: its layer widths (input first) and hidden activation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetInfo {
+    pub widths: Vec<usize>,
+    pub activation: Activation,
+}
+
+impl NetInfo {
+    /// Weights plus biases over all layers.
+    pub fn param_count(&self) -> usize {
+        self.widths
+            .windows(2)
+            .map(|w| w[0].saturating_mul(w[1]).saturating_add(w[1]))
+            .fold(0, usize::saturating_add)
+    }
+}
+
+/// The hidden activation of an mlp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Activation {
+    Tanh,
+    Relu,
+    Softplus,
+    Sigmoid,
+    Elu,
+}
+
+impl Activation {
+    pub const ALL: [Activation; 5] = [
+        Activation::Tanh,
+        Activation::Relu,
+        Activation::Softplus,
+        Activation::Sigmoid,
+        Activation::Elu,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Tanh => "tanh",
+            Activation::Relu => "relu",
+            Activation::Softplus => "softplus",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Elu => "elu",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Activation> {
+        Activation::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+/// The builtin functions of the expression language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+    Tanh,
+    Sigmoid,
+    Softplus,
+    Relu,
+    Sum,
+    Mean,
+    Dot,
+    Concat,
+}
+
+impl Builtin {
+    pub const ALL: [Builtin; 12] = [
+        Builtin::Exp,
+        Builtin::Log,
+        Builtin::Sqrt,
+        Builtin::Abs,
+        Builtin::Tanh,
+        Builtin::Sigmoid,
+        Builtin::Softplus,
+        Builtin::Relu,
+        Builtin::Sum,
+        Builtin::Mean,
+        Builtin::Dot,
+        Builtin::Concat,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Exp => "exp",
+            Builtin::Log => "log",
+            Builtin::Sqrt => "sqrt",
+            Builtin::Abs => "abs",
+            Builtin::Tanh => "tanh",
+            Builtin::Sigmoid => "sigmoid",
+            Builtin::Softplus => "softplus",
+            Builtin::Relu => "relu",
+            Builtin::Sum => "sum",
+            Builtin::Mean => "mean",
+            Builtin::Dot => "dot",
+            Builtin::Concat => "concat",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Builtin> {
+        Builtin::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// Whether the function maps each element on its own (`exp`, ..., `relu`).
+    pub fn is_elementwise(self) -> bool {
+        !matches!(
+            self,
+            Builtin::Sum | Builtin::Mean | Builtin::Dot | Builtin::Concat
+        )
+    }
+}
+
+/// A normalizing flow after the Gaussian sample of a guide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FlowSpec {
+    #[default]
+    None,
+    Planar(usize),
+    Radial(usize),
+    Iaf(usize),
+}
+
+/// The flow kinds that take a number of steps.
+pub const FLOW_KINDS: [&str; 3] = ["planar", "radial", "iaf"];
+
+/// The most steps a flow may have.
+pub const MAX_FLOW_STEPS: usize = 1000;
+
+impl FlowSpec {
+    /// A flow from its name and number of steps, as in `planar(8)` or `--flow planar:8`.
+    pub fn new(kind: &str, steps: usize) -> Result<FlowSpec, SettingError> {
+        if !(1..=MAX_FLOW_STEPS).contains(&steps) {
+            return Err(SettingError::Steps { steps });
+        }
+        match kind {
+            "planar" => Ok(FlowSpec::Planar(steps)),
+            "radial" => Ok(FlowSpec::Radial(steps)),
+            "iaf" => Ok(FlowSpec::Iaf(steps)),
+            _ => Err(SettingError::Flow {
+                name: kind.to_string(),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for FlowSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlowSpec::None => f.write_str("none"),
+            FlowSpec::Planar(k) => write!(f, "planar({k})"),
+            FlowSpec::Radial(k) => write!(f, "radial({k})"),
+            FlowSpec::Iaf(k) => write!(f, "iaf({k})"),
+        }
+    }
+}
+
+/// Parses `none`, `planar:8`, `radial:4` or `iaf:2` (the command-line form); `planar(8)`
+/// is accepted too.
+impl FromStr for FlowSpec {
+    type Err = SettingError;
+
+    fn from_str(text: &str) -> Result<FlowSpec, SettingError> {
+        let text = text.trim();
+        if text == "none" {
+            return Ok(FlowSpec::None);
+        }
+        let (kind, steps) = text
+            .split_once(':')
+            .or_else(|| text.strip_suffix(')').and_then(|t| t.split_once('(')))
+            .ok_or_else(|| SettingError::FlowSyntax {
+                text: text.to_string(),
+            })?;
+        if !FLOW_KINDS.contains(&kind) {
+            return Err(SettingError::Flow {
+                name: kind.to_string(),
+            });
+        }
+        let steps = steps
+            .parse::<usize>()
+            .map_err(|_| SettingError::FlowSyntax {
+                text: text.to_string(),
+            })?;
+        FlowSpec::new(kind, steps)
+    }
+}
+
+/// The guide of the global latents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum GlobalsMode {
+    /// A diagonal Gaussian in unconstrained space (ADVI).
+    #[default]
+    MeanField,
+    /// A full-rank Gaussian with a Cholesky factor.
+    Full,
+}
+
+impl GlobalsMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            GlobalsMode::MeanField => "meanfield",
+            GlobalsMode::Full => "full",
+        }
+    }
+}
+
+impl FromStr for GlobalsMode {
+    type Err = SettingError;
+
+    fn from_str(text: &str) -> Result<GlobalsMode, SettingError> {
+        match text.trim() {
+            "meanfield" => Ok(GlobalsMode::MeanField),
+            "full" => Ok(GlobalsMode::Full),
+            other => Err(SettingError::Globals {
+                name: other.to_string(),
+            }),
+        }
+    }
+}
+
+/// A guide setting that does not parse (from the command line).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    #[error("unknown flow `{name}`: expected `none`, `planar`, `radial` or `iaf`")]
+    Flow { name: String },
+    #[error("cannot read the flow `{text}`: write it like `planar:8` or `none`")]
+    FlowSyntax { text: String },
+    #[error("a flow needs between 1 and {MAX_FLOW_STEPS} steps, not {steps}")]
+    Steps { steps: usize },
+    #[error("unknown globals mode `{name}`: expected `meanfield` or `full`")]
+    Globals { name: String },
+}
+
+/// The guide that will be built, resolved from the `guide` block and the defaults of
+/// SPEC section 3. Its fields are public so command-line options can override them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuideSpec {
+    /// Hidden widths of the encoder; its input is the data width and its output a
+    /// location and a scale for every amortized latent.
+    pub encoder_hidden: Vec<usize>,
+    pub encoder_activation: Activation,
+    /// The flow after the amortized locals' sample (or the globals', when there are no
+    /// amortized locals and `global_flow` is not given).
+    pub flow: FlowSpec,
+    /// The flow named for the globals explicitly.
+    pub global_flow: FlowSpec,
+    pub globals: GlobalsMode,
+    /// The local latents with free per-row parameters instead of the encoder.
+    pub free: Vec<SymbolId>,
+}
+
+impl GuideSpec {
+    /// The default encoder's hidden widths: one layer of 128 units, or twice the input
+    /// width if that is smaller.
+    pub fn default_hidden(input_width: usize) -> Vec<usize> {
+        vec![128.min(2 * input_width.max(1))]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flows_parse_from_the_command_line_form() {
+        assert_eq!("planar:8".parse(), Ok(FlowSpec::Planar(8)));
+        assert_eq!("radial(4)".parse(), Ok(FlowSpec::Radial(4)));
+        assert_eq!("none".parse(), Ok(FlowSpec::None));
+        assert_eq!(
+            "planer:8".parse::<FlowSpec>().map_err(|e| e.to_string()),
+            Err("unknown flow `planer`: expected `none`, `planar`, `radial` or `iaf`".into())
+        );
+        assert!("planar:0".parse::<FlowSpec>().is_err());
+        assert!("planar".parse::<FlowSpec>().is_err());
+        assert_eq!("full".parse(), Ok(GlobalsMode::Full));
+    }
+
+    #[test]
+    fn net_parameter_counts_weights_and_biases() {
+        let net = NetInfo {
+            widths: vec![8, 128, 64],
+            activation: Activation::Tanh,
+        };
+        assert_eq!(net.param_count(), 8 * 128 + 128 + 128 * 64 + 64);
+        assert_eq!(GuideSpec::default_hidden(64), vec![128]);
+        assert_eq!(GuideSpec::default_hidden(2), vec![4]);
+    }
+}

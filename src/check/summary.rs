@@ -1,0 +1,155 @@
+//! The one-screen summary `vic check` prints: data, latents, params, nets, likelihood
+//! terms and the guide that will be built. Returns text; never prints.
+
+use std::fmt::Write as _;
+
+use super::{FlowSpec, ModelInfo, Resolved, Shape, Symbol, SymbolKind};
+
+/// The summary of a checked model.
+pub fn summary(info: &ModelInfo) -> String {
+    let mut out = String::new();
+    let mut section = |title: &str, rows: Vec<(String, String)>| {
+        if rows.is_empty() {
+            return;
+        }
+        let width = rows.iter().map(|(a, _)| a.len()).max().unwrap_or(0);
+        let _ = writeln!(out, "{title}");
+        for (name, text) in rows {
+            let _ = writeln!(out, "  {name:width$}  {text}");
+        }
+    };
+    let rows =
+        |pred: fn(&SymbolKind) -> bool, text: fn(&Symbol) -> String| -> Vec<(String, String)> {
+            info.symbols
+                .iter()
+                .filter(|s| pred(&s.kind))
+                .map(|s| (s.name.clone(), text(s)))
+                .collect()
+        };
+    section("data", rows(|k| matches!(k, SymbolKind::Data), ty));
+    section(
+        "local latents",
+        rows(
+            |k| matches!(k, SymbolKind::Latent { .. }),
+            |s| match &s.kind {
+                SymbolKind::Latent { prior, .. } => format!("{} ~ {}", ty(s), dist(prior)),
+                _ => String::new(),
+            },
+        ),
+    );
+    section(
+        "global latents",
+        rows(
+            |k| matches!(k, SymbolKind::Global { .. }),
+            |s| match &s.kind {
+                SymbolKind::Global { prior } => format!("{} ~ {}", ty(s), dist(prior)),
+                _ => String::new(),
+            },
+        ),
+    );
+    section(
+        "params",
+        rows(
+            |k| matches!(k, SymbolKind::Param { .. }),
+            |s| match &s.kind {
+                SymbolKind::Param { init } => format!("{} = {init}", ty(s)),
+                _ => String::new(),
+            },
+        ),
+    );
+    section(
+        "nets",
+        rows(
+            |k| matches!(k, SymbolKind::Net(_)),
+            |s| match &s.kind {
+                SymbolKind::Net(net) => format!(
+                    "{} ({}), {} parameters",
+                    join_widths(&net.widths),
+                    net.activation.name(),
+                    net.param_count()
+                ),
+                _ => String::new(),
+            },
+        ),
+    );
+    let likelihood = info
+        .likelihoods
+        .iter()
+        .map(|l| {
+            (
+                info.symbol(l.data).name.clone(),
+                format!("~ {}", dist(&l.dist)),
+            )
+        })
+        .collect();
+    section("likelihood", likelihood);
+
+    let guide = &info.guide;
+    let amortized = info.amortized_width();
+    let encoder = if amortized == 0 {
+        "none (no amortized local latents)".to_string()
+    } else {
+        let mut widths = vec![info.data_width().to_string()];
+        widths.extend(guide.encoder_hidden.iter().map(usize::to_string));
+        widths.push(format!("2x{amortized}"));
+        format!(
+            "{} ({})",
+            widths.join(" -> "),
+            guide.encoder_activation.name()
+        )
+    };
+    let free = if guide.free.is_empty() {
+        "none".to_string()
+    } else {
+        guide
+            .free
+            .iter()
+            .map(|id| info.symbol(*id).name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let has_globals = info
+        .symbols
+        .iter()
+        .any(|s| matches!(s.kind, SymbolKind::Global { .. }));
+    let mut rows = vec![
+        ("encoder".to_string(), encoder),
+        ("free".to_string(), free),
+        ("flow".to_string(), guide.flow.to_string()),
+    ];
+    if has_globals {
+        if guide.global_flow != FlowSpec::None {
+            rows.push(("global_flow".to_string(), guide.global_flow.to_string()));
+        }
+        rows.push(("globals".to_string(), guide.globals.name().to_string()));
+    }
+    section("guide", rows);
+    out
+}
+
+fn ty(symbol: &Symbol) -> String {
+    match symbol.shape {
+        Shape::Scalar => symbol.elem.to_string(),
+        Shape::Vector(n) => format!("{}[{n}]", symbol.elem),
+    }
+}
+
+/// A resolved distribution with its arguments named, in canonical order.
+fn dist(resolved: &Resolved) -> String {
+    let args: Vec<String> = resolved
+        .family
+        .params()
+        .iter()
+        .zip(&resolved.args)
+        .map(|(p, a)| format!("{p} = {a}"))
+        .collect();
+    format!("{}({})", resolved.family, args.join(", "))
+}
+
+fn join_widths(widths: &[usize]) -> String {
+    widths
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}

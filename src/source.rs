@@ -1,0 +1,60 @@
+//! Reading a model file and taking it through parse and check: the one entry point every
+//! subcommand uses to get a checked model.
+//!
+//! It reads files but never prints; warnings are returned for the caller to show.
+
+use std::path::Path;
+
+use crate::check::{ModelInfo, check};
+use crate::diag::{Diagnostic, render_all};
+use crate::error::Error;
+use crate::syntax::{ast::Model, parse};
+
+/// A parsed and checked model with its source and warnings.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The name used in diagnostics (the path as given).
+    pub file: String,
+    pub source: String,
+    pub model: Model,
+    pub info: ModelInfo,
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    /// The warnings rendered like errors, empty if there are none.
+    pub fn render_warnings(&self) -> String {
+        render_all(&self.file, &self.source, &self.warnings)
+    }
+}
+
+/// Reads, parses and checks the model at `path`.
+pub fn load(path: &Path) -> Result<Loaded, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let source = String::from_utf8(bytes).map_err(|e| Error::NotUtf8 {
+        path: path.to_path_buf(),
+        offset: e.utf8_error().valid_up_to(),
+    })?;
+    analyze(&path.display().to_string(), source)
+}
+
+/// Parses and checks a model's text; `file` names it in diagnostics.
+pub fn analyze(file: &str, source: String) -> Result<Loaded, Error> {
+    let fail = |diagnostics| Error::Model {
+        file: file.to_string(),
+        text: source.clone(),
+        diagnostics,
+    };
+    let model = parse(&source).map_err(fail)?;
+    let (info, warnings) = check(&model).map_err(fail)?;
+    Ok(Loaded {
+        file: file.to_string(),
+        source,
+        model,
+        info,
+        warnings,
+    })
+}

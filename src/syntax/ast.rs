@@ -1,0 +1,261 @@
+//! The typed syntax tree of a `.vi` model. Every node carries its [`Span`].
+//!
+//! The tree is plain data: it knows nothing about pest (that is `parser`'s business)
+//! and holds no analysis results (those live in `check::ModelInfo`, beside it).
+
+use crate::diag::Span;
+use crate::dist::Elem;
+
+/// A whole `.vi` file: its statements in source order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub stmts: Vec<Stmt>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StmtKind {
+    /// `data NAME: TYPE`
+    Data { name: Ident, ty: Type },
+    /// `latent NAME: TYPE ~ DIST`
+    Latent {
+        name: Ident,
+        ty: Type,
+        dist: DistCall,
+    },
+    /// `global NAME: TYPE ~ DIST`
+    Global {
+        name: Ident,
+        ty: Type,
+        dist: DistCall,
+    },
+    /// `param NAME: TYPE = NUMBER`
+    Param { name: Ident, ty: Type, init: Expr },
+    /// `net NAME = mlp(...)`
+    Net { name: Ident, mlp: Mlp },
+    /// `let NAME = EXPR`
+    Let { name: Ident, value: Expr },
+    /// `NAME ~ DIST`
+    Observe { name: Ident, dist: DistCall },
+    /// `guide { ... }`
+    Guide(GuideBlock),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// An element type with an optional vector size: `real`, `bool[64]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Type {
+    pub elem: Elem,
+    pub size: Option<Size>,
+    pub span: Span,
+}
+
+/// A non-negative integer literal used as a size, an index or a slice bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Size {
+    pub value: usize,
+    pub span: Span,
+}
+
+/// `mlp(N0 -> ... -> Nk, ACT)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mlp {
+    pub widths: Vec<Width>,
+    pub activation: Option<Ident>,
+    pub span: Span,
+}
+
+/// One width of an [`Mlp`]; `None` is `_`, a width the guide infers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Width {
+    pub value: Option<usize>,
+    pub span: Span,
+}
+
+/// `Normal(0, scale = 1)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DistCall {
+    pub name: Ident,
+    pub args: Vec<Arg>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arg {
+    pub name: Option<Ident>,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    Number(f64),
+    Vector(Vec<Expr>),
+    Name(Ident),
+    Neg(Box<Expr>),
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    /// A builtin function or a net: `exp(x)`, `decoder(z)`.
+    Call {
+        func: Ident,
+        args: Vec<Expr>,
+    },
+    /// `v[i]`
+    Index {
+        base: Box<Expr>,
+        index: Size,
+    },
+    /// `v[a:b]`: elements `a` to `b - 1`.
+    Slice {
+        base: Box<Expr>,
+        start: Size,
+        end: Size,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+        }
+    }
+}
+
+/// `guide { ... }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuideBlock {
+    pub entries: Vec<GuideEntry>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GuideEntry {
+    /// `key = value`
+    Setting {
+        key: Ident,
+        value: GuideValue,
+        span: Span,
+    },
+    /// `name: mode`, as in `eta: free`.
+    Local {
+        name: Ident,
+        mode: Ident,
+        span: Span,
+    },
+}
+
+/// The right-hand side of a guide setting, parsed generically; the checker gives it meaning.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GuideValue {
+    /// `mlp(_ -> 256 -> _, relu)`
+    Mlp(Mlp),
+    /// `planar(8)`
+    Call { name: Ident, arg: Size, span: Span },
+    /// `none`, `meanfield`, `full`
+    Name(Ident),
+}
+
+impl GuideValue {
+    pub fn span(&self) -> Span {
+        match self {
+            GuideValue::Mlp(mlp) => mlp.span,
+            GuideValue::Call { span, .. } => *span,
+            GuideValue::Name(ident) => ident.span,
+        }
+    }
+}
+
+/// Writes an expression back as source text, with the parentheses its tree needs.
+impl std::fmt::Display for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn list(f: &mut std::fmt::Formatter<'_>, items: &[Expr]) -> std::fmt::Result {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{item}")?;
+            }
+            Ok(())
+        }
+        fn precedence(expr: &Expr) -> u8 {
+            match &expr.kind {
+                ExprKind::Binary {
+                    op: BinOp::Add | BinOp::Sub,
+                    ..
+                } => 1,
+                ExprKind::Binary { .. } => 2,
+                ExprKind::Neg(_) => 3,
+                _ => 4,
+            }
+        }
+        fn operand(f: &mut std::fmt::Formatter<'_>, expr: &Expr, min: u8) -> std::fmt::Result {
+            if precedence(expr) < min {
+                write!(f, "({expr})")
+            } else {
+                write!(f, "{expr}")
+            }
+        }
+        match &self.kind {
+            ExprKind::Number(v) => write!(f, "{v}"),
+            ExprKind::Vector(items) => {
+                f.write_str("[")?;
+                list(f, items)?;
+                f.write_str("]")
+            }
+            ExprKind::Name(name) => f.write_str(&name.name),
+            ExprKind::Neg(inner) => {
+                f.write_str("-")?;
+                operand(f, inner, 3)
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let p = precedence(self);
+                operand(f, lhs, p)?;
+                write!(f, " {} ", op.symbol())?;
+                operand(f, rhs, p + 1)
+            }
+            ExprKind::Call { func, args } => {
+                write!(f, "{}(", func.name)?;
+                list(f, args)?;
+                f.write_str(")")
+            }
+            ExprKind::Index { base, index } => {
+                operand(f, base, 4)?;
+                write!(f, "[{}]", index.value)
+            }
+            ExprKind::Slice { base, start, end } => {
+                operand(f, base, 4)?;
+                write!(f, "[{}:{}]", start.value, end.value)
+            }
+        }
+    }
+}
