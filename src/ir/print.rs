@@ -6,6 +6,8 @@
 
 use std::fmt::Write;
 
+use crate::diag::line_col;
+
 use super::{Graph, Init, Node, Op, Rows, Shape};
 
 fn shape_text(shape: Shape) -> String {
@@ -68,16 +70,6 @@ fn op_text(graph: &Graph, node: &Node) -> String {
     }
 }
 
-/// 1-based line number of a byte offset.
-fn line_of(source: &str, offset: usize) -> usize {
-    let end = offset.min(source.len());
-    source.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
 /// The graph as stable text; with `source`, each node names the `.vi` line it came from.
 pub fn render_text(graph: &Graph, source: Option<&str>) -> String {
     let mut out = String::new();
@@ -109,7 +101,7 @@ pub fn render_text(graph: &Graph, source: Option<&str>) -> String {
             let _ = write!(line, " {label}");
         }
         if let (Some(src), Some(span)) = (source, node.origin) {
-            let _ = write!(line, "  @{}", line_of(src, span.start));
+            let _ = write!(line, "  @{}", line_col(src, span.start).0);
         }
         out.push_str(line.trim_end());
         out.push('\n');
