@@ -7,6 +7,7 @@
 //! [`source`] ties files to the front end and [`cli`] is the command line.
 #![forbid(unsafe_code)]
 
+pub mod autodiff;
 pub mod check;
 pub mod cli;
 pub mod diag;

@@ -1,0 +1,206 @@
+//! Vector-Jacobian products: one arm per [`Op`], each the textbook chain rule that
+//! ACCUMULATES (`+=`, because of fan-out) `dout · ∂node/∂operand` into the gradient of
+//! every operand that needs one.
+//!
+//! An operand receives nothing when no parameter or differentiable input lies below it
+//! (`Graph::needs_grad`) or when the operation passes it no gradient
+//! (`Graph::passes_grad`: gather indices, discrete observations). That is what saves
+//! the product d(data) = dC · Wᵀ of a data-by-weight product. Splitting the gradient
+//! arena at the node's offset gives shared access to `dout` and exclusive access to the
+//! operands' gradients, which all live below it. Never allocates except matrixmultiply's
+//! packing buffer.
+
+use super::Plan;
+use super::density;
+use super::forward::{layout, padded, row, row_of};
+use super::real::{Layout, Real};
+use crate::dist::Family;
+use crate::ir::{Binary, Op, Unary};
+
+/// Accumulates node `id`'s gradient into its operands' gradients.
+pub(super) fn backward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &[T], grads: &mut [T]) {
+    let node = &plan.graph.nodes()[id];
+    if plan.is_leaf(id) {
+        return;
+    }
+    let (below, rest) = grads.split_at_mut(plan.offsets[id]);
+    let grid = plan.grid(id);
+    let dout = &rest[..grid.len()];
+    let y = &values[plan.offsets[id]..plan.offsets[id] + grid.len()];
+    let arg = |k: usize| plan.arg(values, node.inputs[k].index());
+    let mut grads = Grads { plan, id, below };
+    match node.op {
+        Op::Param(_) | Op::Input(_) | Op::Noise(_) | Op::Const(_) => {}
+        Op::MatMul { ta, tb } => {
+            // C = op(A)·op(B): d op(A) += dC·op(B)ᵀ, d op(B) += op(A)ᵀ·dC, written
+            // through views of dA and dB oriented like op(A) and op(B).
+            let (a, b) = (arg(0), arg(1));
+            let (la, lb) = (layout(&a).t_if(ta), layout(&b).t_if(tb));
+            let lc = Layout::row_major(grid.rows, grid.cols);
+            if let Some(da) = grads.of(0) {
+                T::gemm(T::ONE, dout, lc, b.data, lb.t(), T::ONE, da, la);
+            }
+            if let Some(db) = grads.of(1) {
+                T::gemm(T::ONE, a.data, la.t(), dout, lc, T::ONE, db, lb);
+            }
+        }
+        Op::Unary(u) => {
+            if let Some(dx) = grads.of(0) {
+                unary(u, arg(0).data, y, dout, dx);
+            }
+        }
+        Op::Binary(op) => {
+            let args = [arg(0), arg(1)];
+            if let Some(da) = grads.of(0) {
+                match op {
+                    Binary::Add | Binary::Sub => grid.accumulate(da, 0, dout, args, |_| T::ONE),
+                    Binary::Mul => grid.accumulate(da, 0, dout, args, |[_, b]| b),
+                    Binary::Div => grid.accumulate(da, 0, dout, args, |[_, b]| T::ONE / b),
+                }
+            }
+            if let Some(db) = grads.of(1) {
+                match op {
+                    Binary::Add => grid.accumulate(db, 1, dout, args, |_| T::ONE),
+                    Binary::Sub => grid.accumulate(db, 1, dout, args, |_| -T::ONE),
+                    Binary::Mul => grid.accumulate(db, 1, dout, args, |[a, _]| a),
+                    Binary::Div => grid.accumulate(db, 1, dout, args, |[a, b]| -a / (b * b)),
+                }
+            }
+        }
+        Op::SumCols => {
+            if let Some(dx) = grads.of(0) {
+                let cols = arg(0).cols;
+                for (g, &d) in dx.chunks_exact_mut(cols).zip(dout) {
+                    g.iter_mut().for_each(|g| *g += d);
+                }
+            }
+        }
+        Op::SumRows => {
+            if let Some(dx) = grads.of(0) {
+                for g in dx.chunks_exact_mut(grid.cols) {
+                    g.iter_mut().zip(dout).for_each(|(g, &d)| *g += d);
+                }
+            }
+        }
+        Op::SliceCols { start, end } => {
+            if let Some(dx) = grads.of(0) {
+                let cols = arg(0).cols;
+                for (g, d) in dx.chunks_exact_mut(cols).zip(dout.chunks_exact(grid.cols)) {
+                    add_into(&mut g[start..end], d);
+                }
+            }
+        }
+        Op::ConcatCols => {
+            let mut start = 0;
+            for k in 0..node.inputs.len() {
+                let cols = arg(k).cols;
+                if let Some(dx) = grads.of(k) {
+                    for (g, d) in dx.chunks_exact_mut(cols).zip(dout.chunks_exact(grid.cols)) {
+                        add_into(g, &d[start..start + cols]);
+                    }
+                }
+                start += cols;
+            }
+        }
+        Op::GatherRows => {
+            if let Some(dt) = grads.of(0) {
+                let (table, index) = (arg(0), arg(1));
+                for (d, &i) in dout.chunks_exact(grid.cols).zip(index.data) {
+                    let r = density::class_index(i, table.rows);
+                    add_into(&mut dt[r * table.cols..(r + 1) * table.cols], d);
+                }
+            }
+        }
+        Op::LogDensity(Family::Categorical) => {
+            if let Some(dl) = grads.of(1) {
+                let (value, logits) = (arg(0), arg(1));
+                for (i, &d) in dout.iter().enumerate() {
+                    let class = density::class_index(value.data[row_of(&value, i)], logits.cols);
+                    let r = row_of(&logits, i);
+                    let g = &mut dl[r * logits.cols..(r + 1) * logits.cols];
+                    density::categorical_grad(row(&logits, i), class, d, g);
+                }
+            }
+        }
+        Op::LogDensity(family) => {
+            let pad = [T::ONE];
+            let args = padded(plan, values, &node.inputs, &pad);
+            for k in 0..node.inputs.len() {
+                if let Some(g) = grads.of(k) {
+                    grid.accumulate(g, k, dout, args, |v| {
+                        density::log_density_grad(family, v)[k]
+                    });
+                }
+            }
+        }
+        Op::KlNormal => {
+            let args = [arg(0), arg(1), arg(2), arg(3)];
+            for k in 0..4 {
+                if let Some(g) = grads.of(k) {
+                    grid.accumulate(g, k, dout, args, |v| density::kl_normal_grad(v)[k]);
+                }
+            }
+        }
+    }
+}
+
+/// `dx += dy · f'(x)`, with `f'` written in terms of the input `x` and output `y`.
+fn unary<T: Real>(op: Unary, x: &[T], y: &[T], dy: &[T], dx: &mut [T]) {
+    match op {
+        Unary::Neg => chain(dx, x, y, dy, |_, _| -T::ONE),
+        Unary::Exp => chain(dx, x, y, dy, |_, y| y),
+        Unary::Log => chain(dx, x, y, dy, |x, _| T::ONE / x),
+        Unary::Log1p => chain(dx, x, y, dy, |x, _| T::ONE / (T::ONE + x)),
+        Unary::Sqrt => chain(dx, x, y, dy, |_, y| T::HALF / y),
+        Unary::Abs => chain(
+            dx,
+            x,
+            y,
+            dy,
+            |x, _| if x < T::ZERO { -T::ONE } else { T::ONE },
+        ),
+        Unary::Square => chain(dx, x, y, dy, |x, _| x + x),
+        Unary::Tanh => chain(dx, x, y, dy, |_, y| T::ONE - y * y),
+        Unary::Sigmoid => chain(dx, x, y, dy, |_, y| y * (T::ONE - y)),
+        Unary::Softplus => chain(dx, x, y, dy, |x, _| x.sigmoid()),
+        Unary::Relu => chain(
+            dx,
+            x,
+            y,
+            dy,
+            |x, _| if x > T::ZERO { T::ONE } else { T::ZERO },
+        ),
+        Unary::Elu => chain(
+            dx,
+            x,
+            y,
+            dy,
+            |x, y| if x > T::ZERO { T::ONE } else { y + T::ONE },
+        ),
+    }
+}
+
+#[inline(always)]
+fn chain<T: Real>(dx: &mut [T], x: &[T], y: &[T], dy: &[T], df: impl Fn(T, T) -> T) {
+    for (((g, &x), &y), &d) in dx.iter_mut().zip(x).zip(y).zip(dy) {
+        *g += d * df(x, y);
+    }
+}
+
+fn add_into<T: Real>(dst: &mut [T], src: &[T]) {
+    dst.iter_mut().zip(src).for_each(|(g, &d)| *g += d);
+}
+
+/// The gradients below a node, handed out one operand at a time.
+struct Grads<'p, 'g, T> {
+    plan: &'p Plan<'p>,
+    id: usize,
+    below: &'g mut [T],
+}
+
+impl<T: Real> Grads<'_, '_, T> {
+    /// The gradient slice of operand `k`, if it takes one.
+    fn of(&mut self, k: usize) -> Option<&mut [T]> {
+        self.plan.operand_grad(self.id, k, self.below)
+    }
+}

@@ -1,0 +1,168 @@
+//! Forward kernels: one arm per [`Op`], each writing a node's value from its operands'.
+//!
+//! A node's operands have smaller ids and therefore smaller arena offsets (parameters
+//! sit at the front), so splitting the values arena at the node's offset gives shared
+//! access to every operand and exclusive access to the output: no copies, no unsafe.
+//! Leaves are never written here. Nothing here allocates except matrixmultiply's packing
+//! buffer inside each product.
+
+use super::Plan;
+use super::broadcast::Arg;
+use super::density;
+use super::real::{Layout, Real};
+use crate::ir::{Binary, Op, Unary};
+
+/// Computes node `id`'s value.
+pub(super) fn forward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &mut [T]) {
+    let node = &plan.graph.nodes()[id];
+    if plan.is_leaf(id) {
+        return;
+    }
+    let (before, rest) = values.split_at_mut(plan.offsets[id]);
+    let grid = plan.grid(id);
+    let out = &mut rest[..grid.len()];
+    let arg = |k: usize| plan.arg(before, node.inputs[k].index());
+    match node.op {
+        Op::Param(_) | Op::Input(_) | Op::Noise(_) | Op::Const(_) => {}
+        Op::MatMul { ta, tb } => {
+            let (a, b) = (arg(0), arg(1));
+            T::gemm(
+                T::ONE,
+                a.data,
+                layout(&a).t_if(ta),
+                b.data,
+                layout(&b).t_if(tb),
+                T::ZERO,
+                out,
+                Layout::row_major(grid.rows, grid.cols),
+            );
+        }
+        Op::Unary(u) => unary(u, arg(0).data, out),
+        Op::Binary(op) => {
+            let args = [arg(0), arg(1)];
+            match op {
+                Binary::Add => grid.map(out, args, |[a, b]| a + b),
+                Binary::Sub => grid.map(out, args, |[a, b]| a - b),
+                Binary::Mul => grid.map(out, args, |[a, b]| a * b),
+                Binary::Div => grid.map(out, args, |[a, b]| a / b),
+            }
+        }
+        Op::SumCols => {
+            let x = arg(0);
+            for (o, row) in out.iter_mut().zip(x.data.chunks_exact(x.cols)) {
+                *o = row.iter().copied().sum();
+            }
+        }
+        Op::SumRows => {
+            let x = arg(0);
+            out.fill(T::ZERO);
+            for row in x.data.chunks_exact(x.cols) {
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o += v;
+                }
+            }
+        }
+        Op::SliceCols { start, end } => {
+            let x = arg(0);
+            for (o, row) in out
+                .chunks_exact_mut(grid.cols)
+                .zip(x.data.chunks_exact(x.cols))
+            {
+                o.copy_from_slice(&row[start..end]);
+            }
+        }
+        Op::ConcatCols => {
+            let mut start = 0;
+            for k in 0..node.inputs.len() {
+                let part = arg(k);
+                for (o, row) in out
+                    .chunks_exact_mut(grid.cols)
+                    .zip(part.data.chunks_exact(part.cols))
+                {
+                    o[start..start + part.cols].copy_from_slice(row);
+                }
+                start += part.cols;
+            }
+        }
+        Op::GatherRows => {
+            let (table, index) = (arg(0), arg(1));
+            for (o, &i) in out.chunks_exact_mut(grid.cols).zip(index.data) {
+                let r = density::class_index(i, table.rows);
+                o.copy_from_slice(&table.data[r * table.cols..(r + 1) * table.cols]);
+            }
+        }
+        Op::LogDensity(crate::dist::Family::Categorical) => {
+            let (value, logits) = (arg(0), arg(1));
+            for (i, o) in out.iter_mut().enumerate() {
+                let class = density::class_index(value.data[row_of(&value, i)], logits.cols);
+                *o = density::categorical(row(&logits, i), class);
+            }
+        }
+        Op::LogDensity(family) => {
+            let pad = [T::ONE];
+            grid.map(out, padded(plan, before, &node.inputs, &pad), |v| {
+                density::log_density(family, v)
+            });
+        }
+        Op::KlNormal => grid.map(out, [arg(0), arg(1), arg(2), arg(3)], density::kl_normal),
+    }
+}
+
+/// `out = f(x)` elementwise: a flat loop the compiler vectorizes where `f` allows.
+fn unary<T: Real>(op: Unary, x: &[T], out: &mut [T]) {
+    match op {
+        Unary::Neg => map1(out, x, |x| -x),
+        Unary::Exp => map1(out, x, T::exp),
+        Unary::Log => map1(out, x, T::ln),
+        Unary::Log1p => map1(out, x, T::ln_1p),
+        Unary::Sqrt => map1(out, x, T::sqrt),
+        Unary::Abs => map1(out, x, T::abs),
+        Unary::Square => map1(out, x, |x| x * x),
+        Unary::Tanh => map1(out, x, T::tanh),
+        Unary::Sigmoid => map1(out, x, T::sigmoid),
+        Unary::Softplus => map1(out, x, T::softplus),
+        Unary::Relu => map1(out, x, |x| x.max(T::ZERO)),
+        Unary::Elu => map1(out, x, |x| if x > T::ZERO { x } else { x.exp() - T::ONE }),
+    }
+}
+
+#[inline(always)]
+fn map1<T: Real>(out: &mut [T], x: &[T], f: impl Fn(T) -> T) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = f(v);
+    }
+}
+
+/// The row-major layout of a value.
+pub(super) fn layout<T>(a: &Arg<'_, T>) -> Layout {
+    Layout::row_major(a.rows, a.cols)
+}
+
+/// Which row of `a` output row `i` reads (row 0 when `a` is broadcast along rows).
+pub(super) fn row_of<T>(a: &Arg<'_, T>, i: usize) -> usize {
+    if a.rows == 1 { 0 } else { i }
+}
+
+/// The row of `a` that output row `i` reads.
+pub(super) fn row<'a, T>(a: &Arg<'a, T>, i: usize) -> &'a [T] {
+    let r = row_of(a, i);
+    &a.data[r * a.cols..(r + 1) * a.cols]
+}
+
+/// A log density's operands `[value, p0, p1, p2]`, absent parameters as a broadcast
+/// scalar that no formula reads.
+pub(super) fn padded<'a, T: Real>(
+    plan: &Plan<'_>,
+    arena: &'a [T],
+    inputs: &[crate::ir::NodeId],
+    pad: &'a [T; 1],
+) -> [Arg<'a, T>; 4] {
+    std::array::from_fn(|k| match inputs.get(k) {
+        Some(id) => plan.arg(arena, id.index()),
+        None => Arg {
+            data: pad,
+            rows: 1,
+            cols: 1,
+        },
+    })
+}

@@ -1,0 +1,339 @@
+//! Every operation's vector-Jacobian product against central finite differences in
+//! `f64`, over random small shapes, broadcast patterns and values in each op's domain.
+//! Each graph computes `sum(op(..) * w)` with random non-differentiable weights `w`, so
+//! a VJP that is right only for an all-ones output gradient still fails.
+
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use vic::autodiff::{Executor, Tolerance, check_gradients};
+use vic::dist::Family;
+use vic::ir::{Binary, Graph, NodeId, Op, Rows, Shape, Unary};
+
+/// Where a leaf's values are drawn from.
+#[derive(Debug, Clone, Copy)]
+enum Dom {
+    /// Uniform in the interval.
+    Range(f64, f64),
+    /// Magnitude in the interval, random sign: away from kinks at 0.
+    Away(f64, f64),
+    /// A whole number in `0..n`.
+    Whole(u32),
+}
+
+const REAL: Dom = Dom::Range(-2.0, 2.0);
+const POS: Dom = Dom::Range(0.3, 3.0);
+const UNIT: Dom = Dom::Range(0.05, 0.95);
+
+impl Dom {
+    fn draw(self, rng: &mut StdRng) -> f64 {
+        match self {
+            Dom::Range(lo, hi) => rng.random_range(lo..hi),
+            Dom::Away(lo, hi) => {
+                let m = rng.random_range(lo..hi);
+                if rng.random::<bool>() { m } else { -m }
+            }
+            Dom::Whole(n) => f64::from(rng.random_range(0..n)),
+        }
+    }
+}
+
+/// A graph under test: the op's node and the leaves to fill.
+struct Case {
+    graph: Graph,
+    leaves: Vec<(NodeId, Dom)>,
+}
+
+impl Case {
+    fn new() -> Case {
+        Case {
+            graph: Graph::new(),
+            leaves: Vec::new(),
+        }
+    }
+
+    /// A leaf of the given shape: a parameter (fixed rows) or differentiable input
+    /// (batch rows) when `diff`, otherwise a plain input.
+    fn leaf(&mut self, shape: Shape, diff: bool, dom: Dom) -> NodeId {
+        let name = format!("x{}", self.leaves.len());
+        let id = match (diff, shape.rows) {
+            (true, Rows::Fixed(r)) => {
+                self.graph
+                    .param(name, r, shape.cols, vic::ir::Init::Const(0.0))
+            }
+            _ => self.graph.input(name, shape, diff),
+        };
+        self.leaves.push((id, dom));
+        id
+    }
+
+    /// An operand that broadcasts: full or 1 along each axis.
+    fn operand(
+        &mut self,
+        p: Pattern,
+        full_rows: bool,
+        full_cols: bool,
+        diff: bool,
+        dom: Dom,
+    ) -> NodeId {
+        let rows = match (full_rows, p.batch) {
+            (false, _) => Rows::Fixed(1),
+            (true, true) => Rows::Batch,
+            (true, false) => Rows::Fixed(p.rows),
+        };
+        let cols = if full_cols { p.cols } else { 1 };
+        self.leaf(Shape { rows, cols }, diff, dom)
+    }
+
+    /// Weights the op's output by random constants and checks every gradient.
+    fn check(mut self, op: NodeId, rows: usize, seed: u64) -> Result<(), TestCaseError> {
+        let shape = self.graph.shape(op);
+        let w = self.graph.input("w", shape, false);
+        self.leaves.push((w, REAL));
+        let out = self.graph.mul(op, w);
+        let mut exec = Executor::<f64>::new(self.graph, rows);
+        let mut rng = StdRng::seed_from_u64(seed);
+        for &(node, dom) in &self.leaves {
+            let slot = match exec.graph().node(node).op {
+                Op::Param(p) => {
+                    let range = exec.param_range(p);
+                    &mut exec.params_mut()[range]
+                }
+                Op::Input(i) => exec.input_mut(i),
+                other => unreachable!("leaf {other:?}"),
+            };
+            for v in slot {
+                *v = dom.draw(&mut rng);
+            }
+        }
+        let tol = Tolerance {
+            abs: 1e-7,
+            ..Tolerance::default()
+        };
+        check_gradients(&mut exec, out, tol).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(exec.first_non_finite().is_none());
+        Ok(())
+    }
+}
+
+/// The output shape of a broadcasting op: batch or fixed rows, and sizes.
+#[derive(Debug, Clone, Copy)]
+struct Pattern {
+    batch: bool,
+    rows: usize,
+    cols: usize,
+}
+
+fn pattern() -> impl Strategy<Value = Pattern> {
+    (any::<bool>(), 1..4usize, 1..4usize).prop_map(|(batch, rows, cols)| Pattern {
+        batch,
+        rows,
+        cols,
+    })
+}
+
+const UNARIES: [Unary; 12] = [
+    Unary::Neg,
+    Unary::Exp,
+    Unary::Log,
+    Unary::Log1p,
+    Unary::Sqrt,
+    Unary::Abs,
+    Unary::Square,
+    Unary::Tanh,
+    Unary::Sigmoid,
+    Unary::Softplus,
+    Unary::Relu,
+    Unary::Elu,
+];
+
+fn unary_domain(op: Unary) -> Dom {
+    match op {
+        Unary::Log | Unary::Sqrt => POS,
+        Unary::Log1p => Dom::Range(-0.5, 3.0),
+        Unary::Abs | Unary::Relu | Unary::Elu => Dom::Away(1e-2, 2.0),
+        Unary::Softplus | Unary::Sigmoid | Unary::Tanh => Dom::Range(-4.0, 4.0),
+        _ => REAL,
+    }
+}
+
+/// The domains of a family's value and parameters, in canonical order.
+fn family_domains(family: Family) -> Vec<Dom> {
+    let bool_ = Dom::Whole(2);
+    let count = Dom::Whole(8);
+    match family {
+        Family::Normal => vec![REAL, REAL, POS],
+        Family::BernoulliProbs => vec![bool_, UNIT],
+        Family::BernoulliLogits => vec![bool_, REAL],
+        Family::HalfNormal | Family::HalfCauchy | Family::Exponential => vec![POS, POS],
+        Family::LogNormal => vec![POS, REAL, POS],
+        Family::Gamma => vec![POS, Dom::Range(0.5, 3.0), POS],
+        Family::Beta => vec![UNIT, POS, POS],
+        Family::StudentT => vec![REAL, Dom::Range(0.5, 5.0), REAL, POS],
+        Family::Laplace => vec![REAL, REAL, POS],
+        Family::PoissonRate => vec![count, POS],
+        Family::PoissonLogRate => vec![count, REAL],
+        Family::Categorical => unreachable!("categorical has its own test"),
+    }
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig::with_cases(32)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn unary_ops(op in 0..UNARIES.len(), p in pattern(), seed in any::<u64>()) {
+        let op = UNARIES[op];
+        let mut c = Case::new();
+        let x = c.operand(p, true, true, true, unary_domain(op));
+        let y = c.graph.unary(op, x);
+        c.check(y, p.rows, seed)?;
+    }
+
+    #[test]
+    fn binary_ops_broadcast(
+        op in 0..4usize,
+        p in pattern(),
+        shape in any::<[bool; 4]>(),
+        seed in any::<u64>(),
+    ) {
+        let op = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div][op];
+        let mut c = Case::new();
+        let a = c.operand(p, shape[0], shape[1], true, REAL);
+        let b_dom = if op == Binary::Div { Dom::Away(0.5, 2.0) } else { REAL };
+        let b = c.operand(p, shape[2], shape[3], true, b_dom);
+        let y = c.graph.binary(op, a, b);
+        c.check(y, p.rows, seed)?;
+    }
+
+    #[test]
+    fn binary_op_with_itself(op in 0..4usize, p in pattern(), seed in any::<u64>()) {
+        let op = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div][op];
+        let mut c = Case::new();
+        let a = c.operand(p, true, true, true, Dom::Away(0.5, 2.0));
+        let y = c.graph.binary(op, a, a);
+        c.check(y, p.rows, seed)?;
+    }
+
+    #[test]
+    fn matmul_all_transposes(
+        ta in any::<bool>(),
+        tb in any::<bool>(),
+        batch_a in any::<bool>(),
+        a_diff in any::<bool>(),
+        (m, k, n) in (1..12usize, 1..12usize, 1..12usize),
+        seed in any::<u64>(),
+    ) {
+        let mut c = Case::new();
+        // Only a fixed-row operand can be transposed.
+        let batch_a = batch_a && !ta;
+        let a_shape = match (batch_a, ta) {
+            (true, _) => Shape::batch(k),
+            (false, false) => Shape::fixed(m, k),
+            (false, true) => Shape::fixed(k, m),
+        };
+        let b_shape = if tb { Shape::fixed(n, k) } else { Shape::fixed(k, n) };
+        let a = c.leaf(a_shape, a_diff, REAL);
+        let b = c.leaf(b_shape, true, REAL);
+        let y = c.graph.matmul_t(a, b, ta, tb);
+        c.check(y, m, seed)?;
+    }
+
+    #[test]
+    fn reductions_slices_and_concats(
+        op in 0..4usize,
+        p in pattern(),
+        (start, len) in (0..3usize, 1..3usize),
+        seed in any::<u64>(),
+    ) {
+        let mut c = Case::new();
+        let x = c.operand(p, true, true, true, REAL);
+        let y = match op {
+            0 => c.graph.sum_cols(x),
+            1 => c.graph.sum_rows(x),
+            2 => {
+                let start = start.min(p.cols - 1);
+                let end = (start + len).min(p.cols);
+                // A full-width slice is the operand itself; widen it so an op exists.
+                let x = c.graph.concat_cols(&[x, x]);
+                c.graph.slice_cols(x, start, end + p.cols.min(1))
+            }
+            _ => {
+                let z = c.operand(p, true, false, true, REAL);
+                c.graph.concat_cols(&[x, z, x])
+            }
+        };
+        c.check(y, p.rows, seed)?;
+    }
+
+    #[test]
+    fn gather_rows_scatters_into_the_table(
+        table_rows in 1..5usize,
+        cols in 1..4usize,
+        rows in 1..6usize,
+        seed in any::<u64>(),
+    ) {
+        let mut c = Case::new();
+        let table = c.leaf(Shape::fixed(table_rows, cols), true, REAL);
+        let index = c.leaf(Shape::batch(1), false, Dom::Whole(table_rows as u32));
+        let y = c.graph.gather_rows(table, index);
+        c.check(y, rows, seed)?;
+    }
+
+    #[test]
+    fn kl_normal_in_all_four(p in pattern(), shape in any::<[bool; 8]>(), seed in any::<u64>()) {
+        let mut c = Case::new();
+        let doms = [REAL, POS, REAL, POS];
+        let ops: Vec<NodeId> = (0..4)
+            .map(|k| c.operand(p, shape[2 * k], shape[2 * k + 1], true, doms[k]))
+            .collect();
+        let y = c.graph.kl_normal(ops[0], ops[1], ops[2], ops[3]);
+        c.check(y, p.rows, seed)?;
+    }
+
+    #[test]
+    fn log_density_of_every_family(
+        family in 0..Family::ALL.len() - 1,
+        p in pattern(),
+        shape in any::<[bool; 8]>(),
+        seed in any::<u64>(),
+    ) {
+        let family = Family::ALL[family];
+        prop_assume!(family != Family::Categorical);
+        let doms = family_domains(family);
+        let continuous = family.support().is_continuous();
+        let mut c = Case::new();
+        let ops: Vec<NodeId> = doms
+            .iter()
+            .enumerate()
+            .map(|(k, &dom)| {
+                let diff = k > 0 || continuous;
+                c.operand(p, shape[2 * k], shape[2 * k + 1], diff, dom)
+            })
+            .collect();
+        let y = c.graph.log_density(family, ops[0], &ops[1..]);
+        c.check(y, p.rows, seed)?;
+    }
+
+    #[test]
+    fn categorical_log_density(
+        p in pattern(),
+        classes in 1..5usize,
+        full in any::<[bool; 2]>(),
+        seed in any::<u64>(),
+    ) {
+        let mut c = Case::new();
+        let value = c.operand(p, full[0], false, false, Dom::Whole(classes as u32));
+        let logits = c.operand(Pattern { cols: classes, ..p }, full[1], true, true, REAL);
+        let y = c.graph.log_density(Family::Categorical, value, &[logits]);
+        c.check(y, p.rows, seed)?;
+    }
+}
+
+#[test]
+fn family_list_ends_with_categorical() {
+    assert_eq!(Family::ALL[Family::ALL.len() - 1], Family::Categorical);
+}
