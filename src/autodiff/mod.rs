@@ -174,6 +174,15 @@ impl<T: Real> Executor<T> {
         &mut self.values[..self.param_len]
     }
 
+    /// The parameters to update and their gradients, borrowed together for an
+    /// optimizer step.
+    pub fn params_and_grads_mut(&mut self) -> (&mut [T], &[T]) {
+        (
+            &mut self.values[..self.param_len],
+            &self.grads[..self.param_len],
+        )
+    }
+
     /// Where parameter `id` lives in [`Executor::params`] and [`Executor::param_grads`].
     pub fn param_range(&self, id: ParamId) -> Range<usize> {
         let info = self.graph.param_info(id);

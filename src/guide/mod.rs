@@ -210,7 +210,7 @@ pub fn build(
             .map(|&id| info.symbol(id).shape.width())
             .sum();
         let loc = graph.param("guide.globals.loc", 1, width, Init::Const(0.0));
-        let eps = graph.noise("guide.globals.eps", Shape::batch(width));
+        let eps = graph.noise(GLOBAL_NOISE, Shape::batch(width));
         let group = match spec.globals {
             GlobalsMode::MeanField => {
                 let raw = graph.param("guide.globals.scale", 1, width, Init::Const(INIT_RAW_SCALE));
@@ -318,6 +318,10 @@ pub fn build(
         objective,
     })
 }
+
+/// The name of the noise leaf behind the globals' draws, which evaluation shares
+/// across rows for the joint importance-weighted bound.
+pub const GLOBAL_NOISE: &str = "guide.globals.eps";
 
 /// softplus(−2.25) ≈ 0.1: the initial scale of free locals and globals, small enough
 /// that early samples stay near the location, as Pyro's `AutoNormal` does.

@@ -1,7 +1,10 @@
-//! Inference: data loading, the ELBO objective, Adam and the training loop.
+//! Inference: data loading, running the ELBO graph, Adam, the schedule, the training
+//! loop and the evaluation of a fitted guide.
 //!
 //! `infer` never prints: progress is reported through an observer the caller supplies.
 
 pub mod adam;
 pub mod data;
 pub mod schedule;
+pub mod session;
+pub mod train;

@@ -1,0 +1,191 @@
+//! A [`Session`]: an ELBO graph compiled once into an executor, with the means to feed
+//! it a batch of rows and fresh noise, and to read its per-row parts.
+//!
+//! Feeding copies into buffers the executor allocated at construction; nothing here
+//! allocates per batch.
+
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::autodiff::Executor;
+use crate::guide::ElboGraph;
+use crate::ir::{Graph, InputId, NodeId, NoiseId, Op};
+
+use super::data::Dataset;
+
+/// Named parameter values, the portable form of a fitted guide and model.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NamedParam {
+    pub name: String,
+    pub rows: usize,
+    pub cols: usize,
+    pub values: Vec<f32>,
+}
+
+pub struct Session {
+    exec: Executor<f32>,
+    data: Vec<InputId>,
+    row_index: Option<InputId>,
+    local_scale: InputId,
+    global_scale: InputId,
+    noises: Vec<NoiseId>,
+    global_noise: Option<NoiseId>,
+    pub local: NodeId,
+    pub global: NodeId,
+    pub objective: NodeId,
+}
+
+fn input_id(graph: &Graph, node: NodeId) -> InputId {
+    match graph.node(node).op {
+        Op::Input(id) => id,
+        _ => unreachable!("internal: node {node:?} is an input"),
+    }
+}
+
+impl Session {
+    /// Compiles `elbo` for batches of at most `max_rows` rows.
+    pub fn new(elbo: &ElboGraph, max_rows: usize) -> Session {
+        let graph = &elbo.graph;
+        let data = elbo.data.iter().map(|&(_, n)| input_id(graph, n)).collect();
+        let noises = (0..graph.noises().len())
+            .map(|i| NoiseId(i as u32))
+            .collect();
+        let global_noise = graph.noise_by_name(crate::guide::GLOBAL_NOISE);
+        Session {
+            data,
+            row_index: elbo.row_index.map(|n| input_id(graph, n)),
+            local_scale: input_id(graph, elbo.local_scale),
+            global_scale: input_id(graph, elbo.global_scale),
+            noises,
+            global_noise,
+            local: elbo.local,
+            global: elbo.global,
+            objective: elbo.objective,
+            exec: Executor::new(graph.clone(), max_rows),
+        }
+    }
+
+    pub fn exec(&self) -> &Executor<f32> {
+        &self.exec
+    }
+
+    pub fn exec_mut(&mut self) -> &mut Executor<f32> {
+        &mut self.exec
+    }
+
+    pub fn graph(&self) -> &Graph {
+        self.exec.graph()
+    }
+
+    /// The parameters with their names.
+    pub fn named_params(&self) -> Vec<NamedParam> {
+        let graph = self.exec.graph();
+        graph
+            .params()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| NamedParam {
+                name: p.name.clone(),
+                rows: p.rows,
+                cols: p.cols,
+                values: self.exec.params()[self.exec.param_range(crate::ir::ParamId(i as u32))]
+                    .to_vec(),
+            })
+            .collect()
+    }
+
+    /// Sets every parameter from `params` by name; says which one is missing or of the
+    /// wrong size.
+    pub fn load_params(&mut self, params: &[NamedParam]) -> Result<(), String> {
+        for i in 0..self.exec.graph().params().len() {
+            let id = crate::ir::ParamId(i as u32);
+            let info = self.exec.graph().param_info(id);
+            let Some(found) = params.iter().find(|p| p.name == info.name) else {
+                return Err(format!("the fit file has no parameter `{}`", info.name));
+            };
+            if found.rows != info.rows
+                || found.cols != info.cols
+                || found.values.len() != info.len()
+            {
+                return Err(format!(
+                    "the fit file's parameter `{}` is {}x{}, but the model needs {}x{}",
+                    info.name, found.rows, found.cols, info.rows, info.cols
+                ));
+            }
+            let range = self.exec.param_range(id);
+            self.exec.params_mut()[range].copy_from_slice(&found.values);
+        }
+        Ok(())
+    }
+
+    /// Loads `rows` of `data` (each repeated `samples` times, sample-major) and sets the
+    /// scale factors so that the objective estimates the ELBO of `total_rows` rows.
+    pub fn load_batch(
+        &mut self,
+        data: &Dataset,
+        rows: &[usize],
+        samples: usize,
+        total_rows: usize,
+    ) {
+        let r = rows.len() * samples;
+        self.exec.set_rows(r);
+        for (column, &input) in data.columns.iter().zip(&self.data) {
+            let w = column.spec.width();
+            let buf = self.exec.input_mut(input);
+            for s in 0..samples {
+                for (i, &row) in rows.iter().enumerate() {
+                    let at = (s * rows.len() + i) * w;
+                    buf[at..at + w].copy_from_slice(column.row(row));
+                }
+            }
+        }
+        if let Some(input) = self.row_index {
+            let buf = self.exec.input_mut(input);
+            for s in 0..samples {
+                for (i, &row) in rows.iter().enumerate() {
+                    buf[s * rows.len() + i] = row as f32;
+                }
+            }
+        }
+        self.exec.input_mut(self.local_scale)[0] = total_rows as f32 / r as f32;
+        self.exec.input_mut(self.global_scale)[0] = 1.0 / r as f32;
+    }
+
+    /// Fills every noise leaf with fresh standard-normal draws. With `shared_globals`
+    /// every row gets the same draw of the globals (for an importance-weighted bound
+    /// over all rows jointly), drawn from `global_draw` when given.
+    pub fn draw_noise(&mut self, rng: &mut impl Rng, shared_globals: Option<&[f32]>) {
+        for &id in &self.noises {
+            let buf = self.exec.noise_mut(id);
+            match shared_globals {
+                Some(draw) if Some(id) == self.global_noise => {
+                    for row in buf.chunks_exact_mut(draw.len()) {
+                        row.copy_from_slice(draw);
+                    }
+                }
+                _ => {
+                    for x in buf.iter_mut() {
+                        *x = StandardNormal.sample(rng);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The width of the globals' noise, if the model has globals.
+    pub fn global_noise_width(&self) -> Option<usize> {
+        self.global_noise
+            .map(|id| self.exec.graph().noise_info(id).shape.cols)
+    }
+
+    /// Whether the guide gives some local free per-row parameters.
+    pub fn has_free_locals(&self) -> bool {
+        self.row_index.is_some()
+    }
+
+    /// Runs the graph and returns the objective.
+    pub fn forward(&mut self) -> f32 {
+        self.exec.forward();
+        self.exec.value(self.objective)[0]
+    }
+}

@@ -1,0 +1,225 @@
+//! The training loop: minibatches, fresh noise, one forward and backward pass of the
+//! ELBO graph, one Adam step, until the schedule says stop (SPEC section 4).
+//!
+//! Everything the loop touches was allocated before the first step. A non-finite ELBO
+//! stops training with the last parameters that gave a finite one. Progress goes to an
+//! [`Observer`] once per epoch; this module never prints.
+
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::diag::Span;
+use crate::guide::ElboGraph;
+use crate::ir::NodeId;
+
+use super::adam::Adam;
+use super::data::Dataset;
+use super::schedule::{Budget, Schedule, StopReason};
+use super::session::{NamedParam, Session};
+
+/// Options of a fit (SPEC section 4).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FitOptions {
+    /// Exactly this many passes over the data; `None` trains until convergence.
+    pub epochs: Option<usize>,
+    /// Rows per minibatch; `None` is 100, or all rows if fewer.
+    pub batch: Option<usize>,
+    pub lr: f32,
+    /// Monte Carlo samples per row.
+    pub samples: usize,
+    pub seed: u64,
+    /// The step cap when training until convergence.
+    pub max_steps: u64,
+}
+
+impl Default for FitOptions {
+    fn default() -> FitOptions {
+        FitOptions {
+            epochs: None,
+            batch: None,
+            lr: 1e-3,
+            samples: 1,
+            seed: 0,
+            max_steps: 200_000,
+        }
+    }
+}
+
+impl FitOptions {
+    /// The minibatch size for `rows` rows of data.
+    pub fn batch_size(&self, rows: usize) -> usize {
+        self.batch.unwrap_or(100).clamp(1, rows.max(1))
+    }
+}
+
+/// What an observer hears at the end of every epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub epoch: usize,
+    pub epochs: Option<usize>,
+    pub step: u64,
+    /// The mean of the epoch's ELBO estimates, per row.
+    pub elbo: f64,
+    pub rows_per_second: f64,
+    pub lr: f32,
+}
+
+/// Receives progress reports.
+pub trait Observer {
+    fn epoch(&mut self, progress: &Progress);
+}
+
+impl<F: FnMut(&Progress)> Observer for F {
+    fn epoch(&mut self, progress: &Progress) {
+        self(progress)
+    }
+}
+
+/// One point of the ELBO trace.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TracePoint {
+    pub epoch: usize,
+    pub step: u64,
+    /// The epoch's mean training ELBO estimate, per row.
+    pub elbo: f64,
+}
+
+/// Where training met a non-finite ELBO.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NonFinite {
+    pub step: u64,
+    /// The first node whose value was not finite, its label and source span.
+    pub node: Option<NodeId>,
+    pub label: Option<String>,
+    pub origin: Option<Span>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Finished(StopReason),
+    NonFinite(NonFinite),
+}
+
+/// The result of training.
+#[derive(Debug, Clone)]
+pub struct Training {
+    pub params: Vec<NamedParam>,
+    pub trace: Vec<TracePoint>,
+    pub steps: u64,
+    pub epochs: usize,
+    pub outcome: Outcome,
+    pub seconds: f64,
+}
+
+/// The seeds of the independent random streams of a fit, derived from `--seed`.
+pub(crate) fn stream(seed: u64, purpose: u64) -> StdRng {
+    StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ purpose)
+}
+
+pub(crate) const INIT_STREAM: u64 = 1;
+const SHUFFLE_STREAM: u64 = 2;
+const NOISE_STREAM: u64 = 3;
+
+/// Fits the ELBO graph to `data`.
+pub fn train(
+    elbo: &ElboGraph,
+    data: &Dataset,
+    options: &FitOptions,
+    observer: &mut dyn Observer,
+) -> Training {
+    let start = Instant::now();
+    let n = data.rows;
+    let batch = options.batch_size(n);
+    let samples = options.samples.max(1);
+    let mut session = Session::new(elbo, batch * samples);
+    session
+        .exec_mut()
+        .init_params(&mut stream(options.seed, INIT_STREAM));
+    let mut shuffle = stream(options.seed, SHUFFLE_STREAM);
+    let mut noise = stream(options.seed, NOISE_STREAM);
+
+    let steps_per_epoch = n.div_ceil(batch) as u64;
+    let budget = match options.epochs {
+        Some(e) => Budget::Steps(e as u64 * steps_per_epoch),
+        None => Budget::UntilConverged {
+            max_steps: options.max_steps,
+            window: steps_per_epoch.max(100),
+        },
+    };
+    let mut schedule = Schedule::new(budget, options.lr);
+    let param_len = session.exec().params().len();
+    let mut adam = Adam::new(param_len);
+    let mut last_good = session.exec().params().to_vec();
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut trace = Vec::new();
+    let mut step = 0u64;
+    let mut epoch = 0usize;
+
+    let outcome = 'epochs: loop {
+        order.shuffle(&mut shuffle);
+        let epoch_start = Instant::now();
+        let mut epoch_sum = 0.0f64;
+        let mut epoch_steps = 0u64;
+        let mut epoch_rows = 0usize;
+        for rows in order.chunks(batch) {
+            epoch_rows += rows.len();
+            session.load_batch(data, rows, samples, n);
+            session.draw_noise(&mut noise, None);
+            let objective = session.forward();
+            if !objective.is_finite() {
+                let exec = session.exec_mut();
+                exec.params_mut().copy_from_slice(&last_good);
+                let node = exec.first_non_finite();
+                let info = node.map(|id| exec.graph().node(id).clone());
+                break 'epochs Outcome::NonFinite(NonFinite {
+                    step: step + 1,
+                    node,
+                    label: info.as_ref().and_then(|n| n.label.clone()),
+                    origin: info.and_then(|n| n.origin),
+                });
+            }
+            let objective_node = session.objective;
+            let exec = session.exec_mut();
+            exec.backward(objective_node);
+            last_good.copy_from_slice(exec.params());
+            let (params, grads) = exec.params_and_grads_mut();
+            adam.ascend(params, grads, schedule.lr());
+            step += 1;
+            let per_row = f64::from(objective) / n as f64;
+            epoch_sum += per_row;
+            epoch_steps += 1;
+            if let Some(reason) = schedule.observe(per_row) {
+                epoch += 1;
+                trace.push(TracePoint {
+                    epoch,
+                    step,
+                    elbo: epoch_sum / epoch_steps as f64,
+                });
+                break 'epochs Outcome::Finished(reason);
+            }
+        }
+        epoch += 1;
+        let elbo = epoch_sum / epoch_steps.max(1) as f64;
+        trace.push(TracePoint { epoch, step, elbo });
+        let seconds = epoch_start.elapsed().as_secs_f64().max(1e-9);
+        observer.epoch(&Progress {
+            epoch,
+            epochs: options.epochs,
+            step,
+            elbo,
+            rows_per_second: epoch_rows as f64 / seconds,
+            lr: schedule.lr(),
+        });
+    };
+    Training {
+        params: session.named_params(),
+        trace,
+        steps: step,
+        epochs: epoch,
+        outcome,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
