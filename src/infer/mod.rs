@@ -5,6 +5,9 @@
 
 pub mod adam;
 pub mod data;
+pub mod evaluate;
+pub mod fitfile;
+pub mod sample;
 pub mod schedule;
 pub mod session;
 pub mod train;

@@ -1,0 +1,277 @@
+//! Evaluating a fitted guide: the ELBO per row with a stated Monte Carlo error, the
+//! importance-weighted estimate of log p(x) (Burda et al. 2016), and posterior
+//! summaries of the globals from guide draws (SPEC section 5).
+//!
+//! Each function compiles its own session for the row count it needs, once, and then
+//! only feeds it. Results depend only on the parameters, the data and the seed.
+
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::guide::ElboGraph;
+
+use super::data::Dataset;
+use super::session::{NamedParam, Session};
+use super::train::stream;
+
+const EVAL_STREAM: u64 = 11;
+const IWAE_STREAM: u64 = 12;
+const SUMMARY_STREAM: u64 = 13;
+
+/// Rows evaluated in one pass of the graph.
+const CHUNK_ROWS: usize = 1000;
+
+/// An ELBO estimate per row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ElboEstimate {
+    pub per_row: f64,
+    /// The standard error of `per_row` over the Monte Carlo passes.
+    pub mc_error: f64,
+    pub passes: usize,
+}
+
+/// Why an evaluation could not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    #[error("{0}")]
+    Params(String),
+    #[error(
+        "the guide gives some latents free per-row parameters, which exist only for the {train} training rows, but this data has {rows} rows"
+    )]
+    FreeLocals { train: usize, rows: usize },
+}
+
+fn session_for(
+    elbo: &ElboGraph,
+    params: &[NamedParam],
+    max_rows: usize,
+    rows: usize,
+    train_rows: usize,
+) -> Result<Session, EvalError> {
+    let mut session = Session::new(elbo, max_rows);
+    session.load_params(params).map_err(EvalError::Params)?;
+    if session.has_free_locals() && rows != train_rows {
+        return Err(EvalError::FreeLocals {
+            train: train_rows,
+            rows,
+        });
+    }
+    Ok(session)
+}
+
+/// One Monte Carlo estimate of the whole data's ELBO (global terms once), per row.
+/// With `shared_globals`, every row sees the same draw of the globals.
+fn one_pass(
+    session: &mut Session,
+    data: &Dataset,
+    rng: &mut StdRng,
+    shared_globals: Option<&[f32]>,
+) -> f64 {
+    let n = data.rows;
+    let mut local = 0.0f64;
+    let mut global = 0.0f64;
+    let all: Vec<usize> = (0..n).collect();
+    for rows in all.chunks(CHUNK_ROWS) {
+        session.load_batch(data, rows, 1, n);
+        session.draw_noise(rng, shared_globals);
+        session.exec_mut().forward();
+        let exec = session.exec();
+        local += exec
+            .value(session.local)
+            .iter()
+            .map(|&v| f64::from(v))
+            .sum::<f64>();
+        let g = exec.value(session.global);
+        // One global term per row draw (or a single zero without globals); their mean
+        // is the estimate of log p(w) − log q(w).
+        global += g.iter().map(|&v| f64::from(v)).sum::<f64>() / g.len() as f64 * rows.len() as f64;
+    }
+    (local + global / n as f64) / n as f64
+}
+
+/// The ELBO per row of `data`, averaged over passes of fresh noise until its standard
+/// error is below `tolerance` (at least 4 passes, at most `max_passes`).
+pub fn elbo(
+    elbo: &ElboGraph,
+    params: &[NamedParam],
+    data: &Dataset,
+    train_rows: usize,
+    seed: u64,
+    tolerance: f64,
+    max_passes: usize,
+) -> Result<ElboEstimate, EvalError> {
+    let mut session = session_for(
+        elbo,
+        params,
+        data.rows.min(CHUNK_ROWS),
+        data.rows,
+        train_rows,
+    )?;
+    let mut rng = stream(seed, EVAL_STREAM);
+    let mut values = Vec::new();
+    loop {
+        values.push(one_pass(&mut session, data, &mut rng, None));
+        let (mean, se) = mean_and_error(&values);
+        if (values.len() >= 4 && se < tolerance) || values.len() >= max_passes || !mean.is_finite()
+        {
+            return Ok(ElboEstimate {
+                per_row: mean,
+                mc_error: se,
+                passes: values.len(),
+            });
+        }
+    }
+}
+
+fn mean_and_error(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, f64::INFINITY);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
+}
+
+fn log_mean_exp(values: &[f64]) -> f64 {
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return max;
+    }
+    let sum: f64 = values.iter().map(|v| (v - max).exp()).sum();
+    max + (sum / values.len() as f64).ln()
+}
+
+/// The importance-weighted estimate of log p(x) per row with `k` samples from the guide.
+/// Without globals, rows are independent: each row's K weights are averaged on their
+/// own. With globals, each sample draws the globals once and every row's locals, and
+/// the estimate is of log p(all rows), divided by the number of rows.
+pub fn iwae(
+    elbo: &ElboGraph,
+    params: &[NamedParam],
+    data: &Dataset,
+    train_rows: usize,
+    k: usize,
+    seed: u64,
+) -> Result<f64, EvalError> {
+    let k = k.max(1);
+    let n = data.rows;
+    let mut rng = stream(seed, IWAE_STREAM);
+    let probe = session_for(elbo, params, 1, n, train_rows)?;
+    if let Some(width) = probe.global_noise_width() {
+        let mut session = session_for(elbo, params, n.min(CHUNK_ROWS), n, train_rows)?;
+        let mut totals = Vec::with_capacity(k);
+        let mut draw = vec![0.0f32; width];
+        for _ in 0..k {
+            for x in draw.iter_mut() {
+                *x = StandardNormal.sample(&mut rng);
+            }
+            totals.push(one_pass(&mut session, data, &mut rng, Some(&draw)) * n as f64);
+        }
+        return Ok(log_mean_exp(&totals) / n as f64);
+    }
+    // Rows are independent: evaluate each row's K samples side by side.
+    let rows_per_pass = (CHUNK_ROWS / k).max(1);
+    let mut session = session_for(elbo, params, rows_per_pass * k, n, train_rows)?;
+    let mut total = 0.0;
+    let all: Vec<usize> = (0..n).collect();
+    let mut weights = vec![0.0f64; k];
+    for rows in all.chunks(rows_per_pass) {
+        session.load_batch(data, rows, k, n);
+        session.draw_noise(&mut rng, None);
+        session.exec_mut().forward();
+        let local = session.exec().value(session.local);
+        for (i, _) in rows.iter().enumerate() {
+            for (s, w) in weights.iter_mut().enumerate() {
+                *w = f64::from(local[s * rows.len() + i]);
+            }
+            total += log_mean_exp(&weights);
+        }
+    }
+    Ok(total / n as f64)
+}
+
+/// The posterior summary of one global latent, per element, on its support.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GlobalSummary {
+    pub name: String,
+    pub mean: Vec<f64>,
+    pub sd: Vec<f64>,
+    pub q05: Vec<f64>,
+    pub q95: Vec<f64>,
+}
+
+/// Summaries of every global from `draws` guide draws.
+pub fn summarize_globals(
+    elbo: &ElboGraph,
+    params: &[NamedParam],
+    info: &crate::check::ModelInfo,
+    draws: usize,
+    seed: u64,
+) -> Result<Vec<GlobalSummary>, EvalError> {
+    if elbo.globals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut session = Session::new(elbo, draws);
+    session.load_params(params).map_err(EvalError::Params)?;
+    session.exec_mut().set_rows(draws);
+    let mut rng = stream(seed, SUMMARY_STREAM);
+    session.draw_noise(&mut rng, None);
+    session.exec_mut().forward();
+    let exec = session.exec();
+    Ok(elbo
+        .globals
+        .iter()
+        .map(|&(symbol, node)| {
+            let width = info.symbol(symbol).shape.width();
+            let values = exec.value(node);
+            let mut summary = GlobalSummary {
+                name: info.symbol(symbol).name.clone(),
+                mean: Vec::with_capacity(width),
+                sd: Vec::with_capacity(width),
+                q05: Vec::with_capacity(width),
+                q95: Vec::with_capacity(width),
+            };
+            for j in 0..width {
+                let mut column: Vec<f64> = (0..draws)
+                    .map(|r| f64::from(values[r * width + j]))
+                    .collect();
+                let (mean, _) = mean_and_error(&column);
+                let var = column.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                    / (draws.max(2) - 1) as f64;
+                column.sort_by(f64::total_cmp);
+                summary.mean.push(mean);
+                summary.sd.push(var.sqrt());
+                summary.q05.push(quantile(&column, 0.05));
+                summary.q95.push(quantile(&column, 0.95));
+            }
+            summary
+        })
+        .collect())
+}
+
+/// The `p` quantile of sorted values, interpolating linearly.
+fn quantile(sorted: &[f64], p: f64) -> f64 {
+    let pos = p * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_mean_exp_is_stable() {
+        assert!((log_mean_exp(&[-1000.0, -1000.0]) + 1000.0).abs() < 1e-12);
+        assert!((log_mean_exp(&[0.0, (3.0f64).ln()]) - 2.0f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn quantiles_interpolate() {
+        let v: Vec<f64> = (0..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.05), 5.0);
+        assert_eq!(quantile(&v, 0.95), 95.0);
+    }
+}

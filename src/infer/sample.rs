@@ -1,0 +1,214 @@
+//! Drawing from a fitted generative model (`vic sample`).
+//!
+//! Globals are drawn from the fitted guide (their approximate posterior); then every
+//! local latent and every data declaration is drawn in statement order from its
+//! distribution, whose arguments the model's log-joint graph computes from the values
+//! drawn so far, with the learned nets and params. This is ancestral sampling by
+//! repeated evaluation: one forward pass per `~` statement.
+
+use rand::RngExt;
+use rand::rngs::StdRng;
+use rand_distr::{Beta, Cauchy, Distribution, Gamma, LogNormal, Poisson, StandardNormal, StudentT};
+
+use crate::autodiff::Executor;
+use crate::check::{ModelInfo, SymbolKind};
+use crate::dist::Family;
+use crate::guide::ElboGraph;
+use crate::ir::{NodeId, Op, Rows};
+use crate::lower::{self, Role};
+use crate::syntax::ast::Model;
+
+use super::evaluate::EvalError;
+use super::session::{NamedParam, Session};
+use super::train::stream;
+
+const SAMPLE_STREAM: u64 = 21;
+
+/// Drawn values: one column group per data, latent and global declaration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Samples {
+    /// Column names, `x0 .. x63` for a vector `x`.
+    pub header: Vec<String>,
+    /// One row per draw.
+    pub rows: Vec<Vec<f32>>,
+}
+
+/// `n` draws from the fitted model.
+pub fn sample(
+    model: &Model,
+    info: &ModelInfo,
+    elbo: &ElboGraph,
+    params: &[NamedParam],
+    n: usize,
+    seed: u64,
+) -> Result<Samples, EvalError> {
+    let n = n.max(1);
+    let mut rng = stream(seed, SAMPLE_STREAM);
+
+    // The globals, from the guide.
+    let mut global_values: Vec<(crate::check::SymbolId, Vec<f32>)> = Vec::new();
+    if !elbo.globals.is_empty() {
+        let mut session = Session::new(elbo, n);
+        session.load_params(params).map_err(EvalError::Params)?;
+        session.exec_mut().set_rows(n);
+        session.draw_noise(&mut rng, None);
+        session.exec_mut().forward();
+        for &(symbol, node) in &elbo.globals {
+            global_values.push((symbol, session.exec().value(node).to_vec()));
+        }
+    }
+
+    let (graph, joint, _) = lower::log_joint_graph(model, info);
+    let mut exec: Executor<f32> = Executor::new(graph, n);
+    exec.set_rows(n);
+    load_model_params(&mut exec, params)?;
+    for (symbol, values) in &global_values {
+        let node = joint.nodes[symbol.0].expect("internal: globals are bound");
+        input_of(&mut exec, node).copy_from_slice(values);
+    }
+
+    for term in joint.terms.iter().filter(|t| t.role != Role::Global) {
+        exec.forward();
+        let width = info.symbol(term.symbol).shape.width();
+        let args: Vec<(Vec<f32>, usize, usize)> = term
+            .args
+            .iter()
+            .map(|&a| {
+                let shape = exec.graph().shape(a);
+                let rows = match shape.rows {
+                    Rows::Batch => n,
+                    Rows::Fixed(r) => r,
+                };
+                (exec.value(a).to_vec(), rows, shape.cols)
+            })
+            .collect();
+        let mut drawn = vec![0.0f32; n * width];
+        for r in 0..n {
+            for j in 0..width {
+                let arg = |k: usize| {
+                    let (values, rows, cols) = &args[k];
+                    let rr = if *rows == 1 { 0 } else { r };
+                    let jj = if *cols == 1 { 0 } else { j };
+                    f64::from(values[rr * cols + jj])
+                };
+                drawn[r * width + j] = if term.family == Family::Categorical {
+                    let (values, rows, cols) = &args[0];
+                    let rr = if *rows == 1 { 0 } else { r };
+                    categorical(&values[rr * cols..(rr + 1) * cols], &mut rng)
+                } else {
+                    draw(term.family, &arg, &mut rng) as f32
+                };
+            }
+        }
+        input_of(&mut exec, term.value).copy_from_slice(&drawn);
+    }
+
+    let mut header = Vec::new();
+    let mut groups: Vec<(usize, NodeId)> = Vec::new();
+    for (i, symbol) in info.symbols.iter().enumerate() {
+        if !matches!(
+            symbol.kind,
+            SymbolKind::Data | SymbolKind::Latent { .. } | SymbolKind::Global { .. }
+        ) {
+            continue;
+        }
+        let width = symbol.shape.width();
+        match symbol.shape {
+            crate::check::Shape::Scalar => header.push(symbol.name.clone()),
+            crate::check::Shape::Vector(w) => {
+                header.extend((0..w).map(|j| format!("{}{j}", symbol.name)))
+            }
+        }
+        groups.push((width, joint.nodes[i].expect("internal: values are bound")));
+    }
+    let rows = (0..n)
+        .map(|r| {
+            groups
+                .iter()
+                .flat_map(|&(w, node)| exec.value(node)[r * w..(r + 1) * w].to_vec())
+                .collect()
+        })
+        .collect();
+    Ok(Samples { header, rows })
+}
+
+fn input_of(exec: &mut Executor<f32>, node: NodeId) -> &mut [f32] {
+    match exec.graph().node(node).op {
+        Op::Input(id) => exec.input_mut(id),
+        _ => unreachable!("internal: values in a log-joint graph are inputs"),
+    }
+}
+
+fn load_model_params(exec: &mut Executor<f32>, params: &[NamedParam]) -> Result<(), EvalError> {
+    for i in 0..exec.graph().params().len() {
+        let id = crate::ir::ParamId(i as u32);
+        let name = exec.graph().param_info(id).name.clone();
+        let found = params
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| EvalError::Params(format!("the fit file has no parameter `{name}`")))?;
+        let range = exec.param_range(id);
+        if found.values.len() != range.len() {
+            return Err(EvalError::Params(format!(
+                "the fit file's parameter `{name}` has the wrong size"
+            )));
+        }
+        exec.params_mut()[range].copy_from_slice(&found.values);
+    }
+    Ok(())
+}
+
+/// One draw from `family` with arguments `arg(0), arg(1), ...` in canonical order.
+/// Arguments outside their domain (which the fitted model can produce) give NaN.
+fn draw(family: Family, arg: &dyn Fn(usize) -> f64, rng: &mut StdRng) -> f64 {
+    let std_normal: f64 = StandardNormal.sample(rng);
+    let uniform: f64 = rng.random();
+    match family {
+        Family::Normal => arg(0) + arg(1) * std_normal,
+        Family::BernoulliProbs => f64::from(u8::from(uniform < arg(0))),
+        Family::BernoulliLogits => f64::from(u8::from(uniform < 1.0 / (1.0 + (-arg(0)).exp()))),
+        Family::HalfNormal => (arg(0) * std_normal).abs(),
+        Family::HalfCauchy => Cauchy::new(0.0, arg(0)).map_or(f64::NAN, |d| d.sample(rng).abs()),
+        Family::LogNormal => LogNormal::new(arg(0), arg(1)).map_or(f64::NAN, |d| d.sample(rng)),
+        Family::Exponential => -(1.0 - uniform).ln() / arg(0),
+        Family::Gamma => Gamma::new(arg(0), 1.0 / arg(1)).map_or(f64::NAN, |d| d.sample(rng)),
+        Family::Beta => Beta::new(arg(0), arg(1)).map_or(f64::NAN, |d| d.sample(rng)),
+        Family::StudentT => {
+            StudentT::new(arg(0)).map_or(f64::NAN, |d| arg(1) + arg(2) * d.sample(rng))
+        }
+        Family::Laplace => {
+            let u = uniform - 0.5;
+            arg(0) - arg(1) * u.signum() * (1.0 - 2.0 * u.abs()).ln()
+        }
+        Family::PoissonRate => Poisson::new(arg(0)).map_or(f64::NAN, |d| d.sample(rng)),
+        Family::PoissonLogRate => Poisson::new(arg(0).exp()).map_or(f64::NAN, |d| d.sample(rng)),
+        Family::Categorical => unreachable!("internal: categorical draws take the whole logit row"),
+    }
+}
+
+/// A class index drawn from softmax(logits), by the Gumbel-max trick.
+fn categorical(logits: &[f32], rng: &mut StdRng) -> f32 {
+    let mut best = (f64::NEG_INFINITY, 0usize);
+    for (k, &l) in logits.iter().enumerate() {
+        let u: f64 = rng.random();
+        let g = f64::from(l) - (-(u.max(1e-300)).ln()).ln();
+        if g > best.0 {
+            best = (g, k);
+        }
+    }
+    best.1 as f32
+}
+
+impl Samples {
+    /// The draws as CSV text with a header line.
+    pub fn to_csv(&self) -> String {
+        let mut out = self.header.join(",");
+        out.push('\n');
+        for row in &self.rows {
+            let cells: Vec<String> = row.iter().map(|v| format!("{v}")).collect();
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
+        out
+    }
+}
