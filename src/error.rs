@@ -22,6 +22,23 @@ pub enum Error {
         text: String,
         diagnostics: Vec<Diagnostic>,
     },
+    #[error(transparent)]
+    Data(#[from] crate::infer::data::DataError),
+    #[error(transparent)]
+    Fit(#[from] crate::infer::fit::FitError),
+    #[error(transparent)]
+    Eval(#[from] crate::infer::evaluate::EvalError),
+    #[error(transparent)]
+    FitFileIo(#[from] crate::infer::fitfile::FitFileError),
+    /// A fit file whose contents do not describe a model this version can rebuild.
+    #[error("the fit file does not describe a usable model: {0}")]
+    FitFile(String),
+    /// Options that cannot be honoured together, or a bad option value.
+    #[error("{0}")]
+    Usage(String),
+    /// Training met a non-finite ELBO (the last finite parameters were kept).
+    #[error("{0}")]
+    NonFinite(String),
 }
 
 fn render_model(file: &str, source: &str, diagnostics: &[Diagnostic]) -> String {

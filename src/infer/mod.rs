@@ -6,6 +6,7 @@
 pub mod adam;
 pub mod data;
 pub mod evaluate;
+pub mod fit;
 pub mod fitfile;
 pub mod sample;
 pub mod schedule;

@@ -1,0 +1,139 @@
+//! A whole fit, as `vic fit` runs it: build the ELBO graph for the model and guide,
+//! train, then estimate the final figures with fresh samples and assemble the
+//! [`FitFile`]. Also rebuilding the graph a fit file describes, for `eval` and `sample`.
+
+use crate::check::{GuideSpec, ModelInfo, Shape, SymbolKind};
+use crate::guide::{self, ElboGraph, GuideError, GuideOptions, KlMode};
+use crate::source::{Loaded, analyze};
+
+use super::data::{ColumnSpec, Dataset};
+use super::evaluate::{self, EvalError};
+use super::fitfile::{FORMAT, Figures, FitFile, GuideSettings};
+use super::train::{self, FitOptions, NonFinite, Observer, Outcome};
+
+/// The Monte Carlo standard error the final ELBO figures are estimated to (SPEC 5).
+pub const ELBO_TOLERANCE: f64 = 0.01;
+/// The most passes over the data the final estimate may take.
+const MAX_PASSES: usize = 2000;
+/// Guide draws behind the posterior summary of the globals.
+const SUMMARY_DRAWS: usize = 4000;
+
+/// What the model expects of the data file, in declaration order.
+pub fn column_specs(info: &ModelInfo) -> Vec<ColumnSpec> {
+    info.of_kind(|k| matches!(k, SymbolKind::Data))
+        .map(|(_, s)| ColumnSpec {
+            name: s.name.clone(),
+            elem: s.elem,
+            size: match s.shape {
+                Shape::Scalar => None,
+                Shape::Vector(n) => Some(n),
+            },
+        })
+        .collect()
+}
+
+/// Everything a fit needs.
+pub struct FitRequest<'a> {
+    pub loaded: &'a Loaded,
+    pub train: &'a Dataset,
+    pub test: Option<&'a Dataset>,
+    pub options: FitOptions,
+    pub guide: GuideSpec,
+    pub kl: KlMode,
+}
+
+/// A finished fit: the file to write, and whether training met a non-finite ELBO.
+pub struct FitReport {
+    pub file: FitFile,
+    pub non_finite: Option<NonFinite>,
+    pub elbo: ElboGraph,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FitError {
+    #[error(transparent)]
+    Guide(#[from] GuideError),
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+}
+
+/// Fits the model and estimates the final figures.
+pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitReport, FitError> {
+    let loaded = request.loaded;
+    let train_rows = request.train.rows;
+    let options = GuideOptions {
+        spec: request.guide.clone(),
+        kl: request.kl,
+        train_rows,
+    };
+    let elbo = guide::build(&loaded.model, &loaded.info, &options)?;
+    let training = train::train(&elbo, request.train, &request.options, observer);
+    let seed = request.options.seed;
+    let estimate = |data: &Dataset| {
+        evaluate::elbo(
+            &elbo,
+            &training.params,
+            data,
+            train_rows,
+            seed,
+            ELBO_TOLERANCE,
+            MAX_PASSES,
+        )
+    };
+    let train_elbo = estimate(request.train)?.per_row;
+    let test_elbo = request.test.map(&estimate).transpose()?.map(|e| e.per_row);
+    let globals = evaluate::summarize_globals(&elbo, &training.params, &loaded.info, SUMMARY_DRAWS, seed)?;
+    let (stopped, non_finite) = match training.outcome {
+        Outcome::Finished(reason) => (reason.describe().to_string(), None),
+        Outcome::NonFinite(nf) => (format!("the ELBO was not finite at step {}", nf.step), Some(nf)),
+    };
+    let file = FitFile {
+        format: FORMAT,
+        vic_version: env!("CARGO_PKG_VERSION").to_string(),
+        model_file: loaded.file.clone(),
+        model_source: loaded.source.clone(),
+        data_file: request.train.path.display().to_string(),
+        train_rows,
+        options: request.options.clone(),
+        guide: GuideSettings::new(&request.guide, request.kl, &loaded.info),
+        params: training.params,
+        trace: training.trace,
+        figures: Figures {
+            train_elbo,
+            test_elbo,
+            epochs: training.epochs,
+            steps: training.steps,
+            seconds: training.seconds,
+            stopped,
+            globals,
+        },
+    };
+    Ok(FitReport {
+        file,
+        non_finite,
+        elbo,
+    })
+}
+
+/// A fit file's model, re-checked, and its ELBO graph rebuilt as it was trained.
+pub struct Refit {
+    pub loaded: Loaded,
+    pub elbo: ElboGraph,
+}
+
+/// Rebuilds what a fit file describes.
+pub fn rebuild(file: &FitFile) -> Result<Refit, crate::error::Error> {
+    let loaded = analyze(&file.model_file, file.model_source.clone())?;
+    let (spec, kl) = file
+        .guide
+        .resolve(&loaded.info)
+        .map_err(|message| crate::error::Error::FitFile(message))?;
+    let options = GuideOptions {
+        spec,
+        kl,
+        train_rows: file.train_rows,
+    };
+    let elbo = guide::build(&loaded.model, &loaded.info, &options)
+        .map_err(|e| crate::error::Error::FitFile(e.to_string()))?;
+    Ok(Refit { loaded, elbo })
+}
