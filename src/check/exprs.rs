@@ -159,6 +159,9 @@ impl Checker {
         let shapes: Vec<Option<Shape>> = args.iter().map(|a| self.expr(a)).collect();
         if let Some(&id) = self.by_name.get(&func.name) {
             self.used[id.0] = true;
+            if self.broken[id.0] {
+                return None;
+            }
             let symbol = &self.symbols[id.0];
             let SymbolKind::Net(net) = &symbol.kind else {
                 let kind = symbol.kind.keyword();

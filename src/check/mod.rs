@@ -46,6 +46,8 @@ struct Checker {
     symbols: Vec<Symbol>,
     by_name: HashMap<String, SymbolId>,
     used: Vec<bool>,
+    /// Symbols whose declaration had an error: their uses are not reported again.
+    broken: Vec<bool>,
     declared: HashMap<String, Declared>,
     likelihoods: Vec<Likelihood>,
     /// The first `~` over each data symbol, to report a second.
@@ -77,6 +79,7 @@ impl Checker {
             symbols: Vec::new(),
             by_name: HashMap::new(),
             used: Vec::new(),
+            broken: Vec::new(),
             declared,
             likelihoods: Vec::new(),
             observed: HashMap::new(),
@@ -121,12 +124,12 @@ impl Checker {
                 let shape = net.as_ref().map_or(Shape::Scalar, |n| {
                     output_shape(n.widths.last().copied().unwrap_or(1))
                 });
-                let kind = net.map_or(SymbolKind::Let, SymbolKind::Net);
-                self.declare(name, kind, Elem::Real, shape);
+                self.declare_or_break(name, net.map(SymbolKind::Net), Elem::Real, shape);
             }
             StmtKind::Let { name, value } => {
-                let shape = self.expr(value).unwrap_or(Shape::Scalar);
-                self.declare(name, SymbolKind::Let, Elem::Real, shape);
+                let shape = self.expr(value);
+                let kind = shape.map(|_| SymbolKind::Let);
+                self.declare_or_break(name, kind, Elem::Real, shape.unwrap_or(Shape::Scalar));
             }
             StmtKind::Observe { name, dist } => self.observe(name, dist, stmt.span),
             StmtKind::Guide(block) => match self.guide {
@@ -167,11 +170,30 @@ impl Checker {
         }
     }
 
-    fn declare(&mut self, name: &Ident, kind: SymbolKind, elem: Elem, shape: Shape) {
+    /// Declares a symbol whose declaration may have failed (`kind` is `None`): the name
+    /// still exists, so that its uses are not reported as unknown.
+    fn declare_or_break(
+        &mut self,
+        name: &Ident,
+        kind: Option<SymbolKind>,
+        elem: Elem,
+        shape: Shape,
+    ) {
+        let broken = kind.is_none();
+        if self.declare(name, kind.unwrap_or(SymbolKind::Let), elem, shape)
+            && broken
+            && let Some(last) = self.broken.last_mut()
+        {
+            *last = true;
+        }
+    }
+
+    /// Declares a symbol; false (after reporting it) if the name is taken.
+    fn declare(&mut self, name: &Ident, kind: SymbolKind, elem: Elem, shape: Shape) -> bool {
         if let Some(&first) = self.by_name.get(&name.name) {
             let first = &self.symbols[first.0];
             let message = format!("`{}` is declared twice", name.name);
-            let note = format!("first declared here, as a {}", first.kind.keyword());
+            let note = format!("first declared here, with `{}`", first.kind.keyword());
             let first_span = first.span;
             self.error(
                 Diagnostic::error(name.span, message)
@@ -179,7 +201,7 @@ impl Checker {
                     .with_note(first_span, note)
                     .with_hint("rename one of them"),
             );
-            return;
+            return false;
         }
         let id = SymbolId(self.symbols.len());
         self.by_name.insert(name.name.clone(), id);
@@ -192,6 +214,8 @@ impl Checker {
             shape,
         });
         self.used.push(false);
+        self.broken.push(false);
+        true
     }
 
     /// Resolves a name used in an expression or a `~`, reporting unknown names and
@@ -199,7 +223,7 @@ impl Checker {
     fn resolve(&mut self, name: &Ident) -> Option<SymbolId> {
         if let Some(&id) = self.by_name.get(&name.name) {
             self.used[id.0] = true;
-            return Some(id);
+            return (!self.broken[id.0]).then_some(id);
         }
         let diagnostic = match self.declared.get(&name.name) {
             Some(later) if later.stmt >= self.current => {
@@ -383,8 +407,8 @@ impl Checker {
                 _ => None,
             });
         let guide = self.guide_spec(block);
-        for (symbol, used) in self.symbols.iter().zip(&self.used) {
-            if *used {
+        for ((symbol, used), broken) in self.symbols.iter().zip(&self.used).zip(&self.broken) {
+            if *used || *broken {
                 continue;
             }
             let hint = match symbol.kind {
