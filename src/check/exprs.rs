@@ -168,9 +168,9 @@ impl Checker {
                 self.error(
                     Diagnostic::error(
                         func.span,
-                        format!("`{}` is a {kind}, not a function", func.name),
+                        format!("`{}` is not a function or a net", func.name),
                     )
-                    .with_label("called here"),
+                    .with_label(format!("declared with `{kind}`")),
                 );
                 return None;
             };

@@ -453,3 +453,79 @@ fn output_shape(width: usize) -> Shape {
         Shape::Vector(width)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::Family;
+    use crate::syntax::parse;
+
+    fn info(source: &str) -> ModelInfo {
+        let model = parse(source).expect("parses");
+        check(&model).expect("checks").0
+    }
+
+    #[test]
+    fn arguments_come_out_in_canonical_order() {
+        let info = info("data y: real\ny ~ Normal(scale = 2, loc = 1)\n");
+        let term = &info.likelihoods[0];
+        assert_eq!(term.dist.family, Family::Normal);
+        let args: Vec<String> = term.dist.args.iter().map(|a| a.to_string()).collect();
+        assert_eq!(args, ["1", "2"]);
+        assert_eq!(info.symbol(term.data).name, "y");
+    }
+
+    #[test]
+    fn argument_names_pick_the_parameterization() {
+        let info = info(
+            "data x: real\ndata b: bool\ndata n: int\nb ~ Bernoulli(logits = x)\nn ~ Poisson(log_rate = x)\n",
+        );
+        assert_eq!(info.likelihoods[0].dist.family, Family::BernoulliLogits);
+        assert_eq!(info.likelihoods[1].dist.family, Family::PoissonLogRate);
+        let info2 = self::info("data b: bool\nb ~ Bernoulli(0.3)\n");
+        assert_eq!(info2.likelihoods[0].dist.family, Family::BernoulliProbs);
+    }
+
+    #[test]
+    fn symbols_know_their_kind_shape_and_guide() {
+        let info = info(include_str!("../../examples/eight_schools.vi"));
+        let eta = info.lookup("eta").expect("eta is declared");
+        assert!(matches!(
+            info.symbol(eta).kind,
+            SymbolKind::Latent { free: true, .. }
+        ));
+        assert_eq!(info.guide.free, vec![eta]);
+        assert_eq!(info.data_width(), 2);
+        assert_eq!(info.amortized_width(), 0);
+        let names: Vec<&str> = info.symbols.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["y", "sigma", "mu", "tau", "eta", "theta"]);
+        let vae = self::info(include_str!("../../examples/vae.vi"));
+        let z = vae.symbol(vae.lookup("z").expect("z"));
+        assert_eq!((z.shape, z.shape.width()), (Shape::Vector(8), 8));
+        assert_eq!(vae.guide.encoder_hidden, vec![128]);
+        assert_eq!(vae.guide.encoder_activation, Activation::Tanh);
+    }
+
+    #[test]
+    fn a_net_of_width_one_yields_a_scalar_and_params_keep_their_value() {
+        let info = info(
+            "data x: real[3]\ndata y: real\nparam s: positive = 0.5\nnet f = mlp(3 -> 8 -> 1, relu)\ny ~ Normal(f(x) + 1, s)\n",
+        );
+        let s = info.symbol(info.lookup("s").expect("s"));
+        assert!(matches!(s.kind, SymbolKind::Param { init } if init == 0.5));
+        let f = info.symbol(info.lookup("f").expect("f"));
+        assert_eq!(f.shape, Shape::Scalar);
+        assert!(matches!(&f.kind, SymbolKind::Net(n) if n.activation == Activation::Relu));
+    }
+
+    #[test]
+    fn the_encoder_setting_is_resolved() {
+        let info = info(
+            "data x: bool[4]\nlatent z: real[2] ~ Normal(0, 1)\nnet d = mlp(2 -> 4)\nx ~ Bernoulli(logits = d(z))\nguide {\n  encoder = mlp(4 -> 32 -> 16 -> _, relu)\n  flow = planar(3)\n  globals = full\n}\n",
+        );
+        assert_eq!(info.guide.encoder_hidden, vec![32, 16]);
+        assert_eq!(info.guide.encoder_activation, Activation::Relu);
+        assert_eq!(info.guide.flow, FlowSpec::Planar(3));
+        assert_eq!(info.guide.globals, GlobalsMode::Full);
+    }
+}

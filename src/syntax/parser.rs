@@ -157,7 +157,7 @@ impl Builder {
         Stmt { kind, span }
     }
 
-    /// A declared name: any word but a keyword.
+    /// A name, declared or used: any word but a keyword.
     fn name(&self, pair: Pair<'_, Rule>) -> Ident {
         let id = ident(pair);
         if KEYWORDS.contains(&id.name.as_str()) {
@@ -341,13 +341,13 @@ impl Builder {
             Rule::vector => ExprKind::Vector(pair.into_inner().map(|p| self.expr(p)).collect()),
             Rule::call => {
                 let mut inner = pair.into_inner();
-                let func = ident(inner.next().expect("internal: a call has a name"));
+                let func = self.name(inner.next().expect("internal: a call has a name"));
                 ExprKind::Call {
                     func,
                     args: inner.map(|p| self.expr(p)).collect(),
                 }
             }
-            Rule::ident => ExprKind::Name(ident(pair)),
+            Rule::word => ExprKind::Name(self.name(pair)),
             Rule::expr => return self.expr(pair),
             rule => unreachable!("internal: not a primary rule: {rule:?}"),
         };
