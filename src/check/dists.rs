@@ -313,16 +313,16 @@ impl Checker {
             matches!(shape, Shape::Vector(k) if k >= 2) && target.shape == Shape::Scalar
         };
         if !size_ok {
-            let expected = if family.is_elementwise() {
-                format!("a scalar or {}, like `{}`", target.shape, target.name)
-            } else {
-                "a vector of at least two logits, for a scalar `int` variable".to_string()
-            };
-            self.error(
+            let d = if family.is_elementwise() {
                 Diagnostic::error(value.span, format!("the argument `{param}` of `{family}` is {shape}, but `{}` is {}", target.name, target.shape))
-                    .with_label(format!("expected {expected}"))
-                    .with_hint("scalar arguments broadcast to the variable's size; vector arguments must match it"),
-            );
+                    .with_label(format!("expected a scalar or {}, like `{}`", target.shape, target.name))
+                    .with_hint("scalar arguments broadcast to the variable's size; vector arguments must match it")
+            } else {
+                Diagnostic::error(value.span, format!("`{family}` draws one class of a scalar `{}` from a vector of at least two `{param}`", target.name))
+                    .with_label(format!("{shape}"))
+                    .with_hint(format!("declare `{}` as a scalar `int`, and give a vector of logits, one per class", target.name))
+            };
+            self.error(d);
             return false;
         }
         let domain = family.param_domain(index);

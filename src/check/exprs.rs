@@ -159,15 +159,18 @@ impl Checker {
         let shapes: Vec<Option<Shape>> = args.iter().map(|a| self.expr(a)).collect();
         if let Some(&id) = self.by_name.get(&func.name) {
             self.used[id.0] = true;
+            if self.broken[id.0] {
+                return None;
+            }
             let symbol = &self.symbols[id.0];
             let SymbolKind::Net(net) = &symbol.kind else {
                 let kind = symbol.kind.keyword();
                 self.error(
                     Diagnostic::error(
                         func.span,
-                        format!("`{}` is a {kind}, not a function", func.name),
+                        format!("`{}` is not a function or a net", func.name),
                     )
-                    .with_label("called here"),
+                    .with_label(format!("declared with `{kind}`")),
                 );
                 return None;
             };

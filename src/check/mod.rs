@@ -46,6 +46,8 @@ struct Checker {
     symbols: Vec<Symbol>,
     by_name: HashMap<String, SymbolId>,
     used: Vec<bool>,
+    /// Symbols whose declaration had an error: their uses are not reported again.
+    broken: Vec<bool>,
     declared: HashMap<String, Declared>,
     likelihoods: Vec<Likelihood>,
     /// The first `~` over each data symbol, to report a second.
@@ -77,6 +79,7 @@ impl Checker {
             symbols: Vec::new(),
             by_name: HashMap::new(),
             used: Vec::new(),
+            broken: Vec::new(),
             declared,
             likelihoods: Vec::new(),
             observed: HashMap::new(),
@@ -121,12 +124,12 @@ impl Checker {
                 let shape = net.as_ref().map_or(Shape::Scalar, |n| {
                     output_shape(n.widths.last().copied().unwrap_or(1))
                 });
-                let kind = net.map_or(SymbolKind::Let, SymbolKind::Net);
-                self.declare(name, kind, Elem::Real, shape);
+                self.declare_or_break(name, net.map(SymbolKind::Net), Elem::Real, shape);
             }
             StmtKind::Let { name, value } => {
-                let shape = self.expr(value).unwrap_or(Shape::Scalar);
-                self.declare(name, SymbolKind::Let, Elem::Real, shape);
+                let shape = self.expr(value);
+                let kind = shape.map(|_| SymbolKind::Let);
+                self.declare_or_break(name, kind, Elem::Real, shape.unwrap_or(Shape::Scalar));
             }
             StmtKind::Observe { name, dist } => self.observe(name, dist, stmt.span),
             StmtKind::Guide(block) => match self.guide {
@@ -167,11 +170,30 @@ impl Checker {
         }
     }
 
-    fn declare(&mut self, name: &Ident, kind: SymbolKind, elem: Elem, shape: Shape) {
+    /// Declares a symbol whose declaration may have failed (`kind` is `None`): the name
+    /// still exists, so that its uses are not reported as unknown.
+    fn declare_or_break(
+        &mut self,
+        name: &Ident,
+        kind: Option<SymbolKind>,
+        elem: Elem,
+        shape: Shape,
+    ) {
+        let broken = kind.is_none();
+        if self.declare(name, kind.unwrap_or(SymbolKind::Let), elem, shape)
+            && broken
+            && let Some(last) = self.broken.last_mut()
+        {
+            *last = true;
+        }
+    }
+
+    /// Declares a symbol; false (after reporting it) if the name is taken.
+    fn declare(&mut self, name: &Ident, kind: SymbolKind, elem: Elem, shape: Shape) -> bool {
         if let Some(&first) = self.by_name.get(&name.name) {
             let first = &self.symbols[first.0];
             let message = format!("`{}` is declared twice", name.name);
-            let note = format!("first declared here, as a {}", first.kind.keyword());
+            let note = format!("first declared here, with `{}`", first.kind.keyword());
             let first_span = first.span;
             self.error(
                 Diagnostic::error(name.span, message)
@@ -179,7 +201,7 @@ impl Checker {
                     .with_note(first_span, note)
                     .with_hint("rename one of them"),
             );
-            return;
+            return false;
         }
         let id = SymbolId(self.symbols.len());
         self.by_name.insert(name.name.clone(), id);
@@ -192,6 +214,8 @@ impl Checker {
             shape,
         });
         self.used.push(false);
+        self.broken.push(false);
+        true
     }
 
     /// Resolves a name used in an expression or a `~`, reporting unknown names and
@@ -199,7 +223,7 @@ impl Checker {
     fn resolve(&mut self, name: &Ident) -> Option<SymbolId> {
         if let Some(&id) = self.by_name.get(&name.name) {
             self.used[id.0] = true;
-            return Some(id);
+            return (!self.broken[id.0]).then_some(id);
         }
         let diagnostic = match self.declared.get(&name.name) {
             Some(later) if later.stmt >= self.current => {
@@ -383,8 +407,8 @@ impl Checker {
                 _ => None,
             });
         let guide = self.guide_spec(block);
-        for (symbol, used) in self.symbols.iter().zip(&self.used) {
-            if *used {
+        for ((symbol, used), broken) in self.symbols.iter().zip(&self.used).zip(&self.broken) {
+            if *used || *broken {
                 continue;
             }
             let hint = match symbol.kind {
@@ -427,5 +451,81 @@ fn output_shape(width: usize) -> Shape {
         Shape::Scalar
     } else {
         Shape::Vector(width)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::Family;
+    use crate::syntax::parse;
+
+    fn info(source: &str) -> ModelInfo {
+        let model = parse(source).expect("parses");
+        check(&model).expect("checks").0
+    }
+
+    #[test]
+    fn arguments_come_out_in_canonical_order() {
+        let info = info("data y: real\ny ~ Normal(scale = 2, loc = 1)\n");
+        let term = &info.likelihoods[0];
+        assert_eq!(term.dist.family, Family::Normal);
+        let args: Vec<String> = term.dist.args.iter().map(|a| a.to_string()).collect();
+        assert_eq!(args, ["1", "2"]);
+        assert_eq!(info.symbol(term.data).name, "y");
+    }
+
+    #[test]
+    fn argument_names_pick_the_parameterization() {
+        let info = info(
+            "data x: real\ndata b: bool\ndata n: int\nb ~ Bernoulli(logits = x)\nn ~ Poisson(log_rate = x)\n",
+        );
+        assert_eq!(info.likelihoods[0].dist.family, Family::BernoulliLogits);
+        assert_eq!(info.likelihoods[1].dist.family, Family::PoissonLogRate);
+        let info2 = self::info("data b: bool\nb ~ Bernoulli(0.3)\n");
+        assert_eq!(info2.likelihoods[0].dist.family, Family::BernoulliProbs);
+    }
+
+    #[test]
+    fn symbols_know_their_kind_shape_and_guide() {
+        let info = info(include_str!("../../examples/eight_schools.vi"));
+        let eta = info.lookup("eta").expect("eta is declared");
+        assert!(matches!(
+            info.symbol(eta).kind,
+            SymbolKind::Latent { free: true, .. }
+        ));
+        assert_eq!(info.guide.free, vec![eta]);
+        assert_eq!(info.data_width(), 2);
+        assert_eq!(info.amortized_width(), 0);
+        let names: Vec<&str> = info.symbols.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["y", "sigma", "mu", "tau", "eta", "theta"]);
+        let vae = self::info(include_str!("../../examples/vae.vi"));
+        let z = vae.symbol(vae.lookup("z").expect("z"));
+        assert_eq!((z.shape, z.shape.width()), (Shape::Vector(8), 8));
+        assert_eq!(vae.guide.encoder_hidden, vec![128]);
+        assert_eq!(vae.guide.encoder_activation, Activation::Tanh);
+    }
+
+    #[test]
+    fn a_net_of_width_one_yields_a_scalar_and_params_keep_their_value() {
+        let info = info(
+            "data x: real[3]\ndata y: real\nparam s: positive = 0.5\nnet f = mlp(3 -> 8 -> 1, relu)\ny ~ Normal(f(x) + 1, s)\n",
+        );
+        let s = info.symbol(info.lookup("s").expect("s"));
+        assert!(matches!(s.kind, SymbolKind::Param { init } if init == 0.5));
+        let f = info.symbol(info.lookup("f").expect("f"));
+        assert_eq!(f.shape, Shape::Scalar);
+        assert!(matches!(&f.kind, SymbolKind::Net(n) if n.activation == Activation::Relu));
+    }
+
+    #[test]
+    fn the_encoder_setting_is_resolved() {
+        let info = info(
+            "data x: bool[4]\nlatent z: real[2] ~ Normal(0, 1)\nnet d = mlp(2 -> 4)\nx ~ Bernoulli(logits = d(z))\nguide {\n  encoder = mlp(4 -> 32 -> 16 -> _, relu)\n  flow = planar(3)\n  globals = full\n}\n",
+        );
+        assert_eq!(info.guide.encoder_hidden, vec![32, 16]);
+        assert_eq!(info.guide.encoder_activation, Activation::Relu);
+        assert_eq!(info.guide.flow, FlowSpec::Planar(3));
+        assert_eq!(info.guide.globals, GlobalsMode::Full);
     }
 }

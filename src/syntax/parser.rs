@@ -145,7 +145,7 @@ impl Builder {
                 value: self.expr(next()),
             },
             Rule::observe_stmt => StmtKind::Observe {
-                name: ident(next()),
+                name: self.name(next()),
                 dist: self.dist_call(next()),
             },
             Rule::guide_stmt => StmtKind::Guide(GuideBlock {
@@ -157,7 +157,7 @@ impl Builder {
         Stmt { kind, span }
     }
 
-    /// A declared name: any word but a keyword.
+    /// A name, declared or used: any word but a keyword.
     fn name(&self, pair: Pair<'_, Rule>) -> Ident {
         let id = ident(pair);
         if KEYWORDS.contains(&id.name.as_str()) {
@@ -341,13 +341,13 @@ impl Builder {
             Rule::vector => ExprKind::Vector(pair.into_inner().map(|p| self.expr(p)).collect()),
             Rule::call => {
                 let mut inner = pair.into_inner();
-                let func = ident(inner.next().expect("internal: a call has a name"));
+                let func = self.name(inner.next().expect("internal: a call has a name"));
                 ExprKind::Call {
                     func,
                     args: inner.map(|p| self.expr(p)).collect(),
                 }
             }
-            Rule::ident => ExprKind::Name(ident(pair)),
+            Rule::word => ExprKind::Name(self.name(pair)),
             Rule::expr => return self.expr(pair),
             rule => unreachable!("internal: not a primary rule: {rule:?}"),
         };
@@ -433,10 +433,9 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::kw_net
         | Rule::kw_let
         | Rule::kw_guide => "a statement",
-        Rule::expr | Rule::number | Rule::vector | Rule::call | Rule::neg => "an expression",
+        Rule::expr | Rule::vector | Rule::call | Rule::neg => "an expression",
         Rule::add | Rule::sub | Rule::mul | Rule::div => "an operator",
-        Rule::index | Rule::slice => "`[`",
-        Rule::word | Rule::ident => "a name",
+        Rule::word => "a name",
         Rule::ty => "a type",
         Rule::size => "a whole number",
         Rule::width | Rule::hole => "a width (a whole number or `_`)",
@@ -453,36 +452,70 @@ fn describe(rule: Rule) -> Option<&'static str> {
 /// The punctuation worth naming in an "expected ..." message.
 const PUNCTUATION: [&str; 11] = [":", "~", "=", "(", ")", "[", "]", ",", "->", "{", "}"];
 
+/// Tokens that close or separate, which make a better "expected" than the rules around.
+const CLOSING: [&str; 8] = [":", "~", "=", ")", "]", ",", "->", "}"];
+
 fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
-    let pos = match error.location {
+    let mut pos = match error.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
-    let mut expected: Vec<String> = Vec::new();
-    let mut push = |what: String| {
-        if !expected.contains(&what) {
-            expected.push(what);
-        }
+    let mut rules: Vec<Rule> = match &error.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives.clone(),
+        ErrorVariant::CustomError { .. } => Vec::new(),
     };
-    if let ErrorVariant::ParsingError { positives, .. } = &error.variant {
-        positives
-            .iter()
-            .filter_map(|r| describe(*r))
-            .for_each(|w| push(w.to_string()));
-    }
+    let mut tokens = Vec::new();
     if let Some(attempts) = error.parse_attempts() {
-        for token in attempts.expected_tokens() {
-            let token = token.to_string();
-            if PUNCTUATION.contains(&token.as_str()) {
-                push(format!("`{token}`"));
+        // Tokens (not rules) may have been tried further on than pest's own position.
+        if attempts.max_position >= pos {
+            pos = attempts.max_position;
+            rules.clear();
+            for stack in &attempts.call_stacks {
+                // A failed token is named by its rule only where that says more than the
+                // token: `data x real` lacks a `:`, not a statement.
+                let parent = stack
+                    .parent
+                    .filter(|r| matches!(r, Rule::expr | Rule::dist_call));
+                let deepest = stack.deepest.get_rule().copied();
+                rules.extend(deepest.filter(|r| describe(*r).is_some()).or(parent));
             }
+            tokens = attempts
+                .expected_tokens()
+                .iter()
+                .map(|t| t.to_string())
+                .collect();
+        }
+    }
+    let mut expected: Vec<String> = Vec::new();
+    for what in rules.iter().filter_map(|r| describe(*r)) {
+        if !expected.iter().any(|e| e == what) {
+            expected.push(what.to_string());
+        }
+    }
+    // Where a closing or separating token fits, the wrappers around it (a statement, an
+    // expression that could go on) say less than the token itself.
+    let closing = tokens.iter().any(|t| CLOSING.contains(&t.as_str()));
+    if closing {
+        expected.retain(|e| {
+            matches!(
+                e.as_str(),
+                "a name" | "a whole number" | "a width (a whole number or `_`)"
+            )
+        });
+    }
+    let is_expression = expected.iter().any(|e| e == "an expression");
+    for token in tokens {
+        let shown = format!("`{token}`");
+        let implied = (is_expression || closing) && (token == "(" || token == "[" || token == "-");
+        if PUNCTUATION.contains(&token.as_str()) && !implied && !expected.contains(&shown) {
+            expected.push(shown);
         }
     }
     // A statement may also end the file; saying so adds nothing.
     if expected.len() > 1 {
         expected.retain(|w| w != "the end of the file");
     }
-    let (found, len) = found_at(source, pos);
+    let (pos, found, len) = found_at(source, pos);
     let message = if expected.is_empty() {
         format!("unexpected {found}")
     } else {
@@ -496,23 +529,33 @@ fn syntax_error(source: &str, error: &pest::error::Error<Rule>) -> Diagnostic {
     Diagnostic::error(Span::new(pos, pos + len), message).with_label(label)
 }
 
-/// A short description of the text at `pos` and its length in bytes.
-fn found_at(source: &str, pos: usize) -> (String, usize) {
+/// Where to point, a short description of the text found there and its length in
+/// bytes. Something missing at the end of a line is reported at the end of that line,
+/// not at the start of the next one.
+fn found_at(source: &str, pos: usize) -> (usize, String, usize) {
+    let pos = pos.min(source.len());
+    let before = source.get(..pos).unwrap_or("");
+    let trimmed = before.trim_end();
+    if before[trimmed.len()..].contains('\n') && !trimmed.is_empty() {
+        return (trimmed.len(), "the end of the line".to_string(), 0);
+    }
     let rest = source.get(pos..).unwrap_or("");
     let Some(first) = rest.chars().next() else {
-        return ("the end of the file".to_string(), 0);
+        return (pos, "the end of the file".to_string(), 0);
     };
     if first.is_ascii_alphanumeric() || first == '_' {
         let word: String = rest
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
             .collect();
-        return (format!("`{word}`"), word.len());
+        return (pos, format!("`{word}`"), word.len());
     }
-    if first == '\n' || first == '\r' {
-        return ("the end of the line".to_string(), 0);
-    }
-    (format!("`{}`", first.escape_default()), first.len_utf8())
+    let shown = if first.is_control() {
+        first.escape_default().to_string()
+    } else {
+        first.to_string()
+    };
+    (pos, format!("`{shown}`"), first.len_utf8())
 }
 
 fn join_or(items: &[String]) -> String {
