@@ -119,6 +119,14 @@ pub(crate) fn stream(seed: u64, purpose: u64) -> StdRng {
     StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ purpose)
 }
 
+/// The fewest steps in one window of the convergence rule. Progress is judged on window
+/// means, whose noise falls as 1/sqrt(window) while the progress in them grows with the
+/// window: with windows of 100 steps the minibatch noise (about 15 nats per step on the
+/// breast cancer regression) hid steady progress along the flat directions of the
+/// posterior, the step size decayed early and means stopped up to 3 sds short of the
+/// optimum. At 4000 steps every mean there lands within 0.05 sd of the exact optimum.
+const MIN_WINDOW: u64 = 4000;
+
 pub(crate) const INIT_STREAM: u64 = 1;
 const SHUFFLE_STREAM: u64 = 2;
 const NOISE_STREAM: u64 = 3;
@@ -146,7 +154,7 @@ pub fn train(
         Some(e) => Budget::Steps(e as u64 * steps_per_epoch),
         None => Budget::UntilConverged {
             max_steps: options.max_steps,
-            window: steps_per_epoch.max(100),
+            window: steps_per_epoch.max(MIN_WINDOW),
         },
     };
     let mut schedule = Schedule::new(budget, options.lr);
