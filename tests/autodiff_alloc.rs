@@ -5,22 +5,33 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use common::vae::vae;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use vic::autodiff::Executor;
 
-/// Counts allocations made by the whole test binary.
+/// Counts allocations per thread, so tests running in parallel do not disturb each
+/// other's counts.
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+fn count() {
+    ALLOCATIONS.with(|n| n.set(n.get() + 1));
+}
 
 // SAFETY: forwards every call unchanged to the system allocator.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.alloc(layout) }
     }
 
@@ -29,7 +40,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -61,10 +72,10 @@ fn steady_state_passes_allocate_only_packing_buffers() {
     let (mut exec, elbo) = filled(100, 100, 1);
     exec.forward();
     exec.backward(elbo);
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     exec.forward();
     exec.backward(elbo);
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let allocations = allocations() - before;
     assert!(
         allocations <= products,
         "{allocations} allocations for {products} products"

@@ -4,7 +4,7 @@
 use std::f64::consts::{LN_2, PI};
 
 use vic::autodiff::special::{digamma, ln_gamma};
-use vic::autodiff::{Executor, Real, tanh_f32};
+use vic::autodiff::{Executor, Real, exp_f32, ln_f32, tanh_f32};
 use vic::dist::Family;
 use vic::ir::{Graph, InputId, Shape};
 
@@ -197,4 +197,32 @@ fn fast_tanh_is_accurate_in_f32() {
     assert_eq!(tanh_f32(50.0), 1.0);
     assert_eq!(tanh_f32(-50.0), -1.0);
     assert!(tanh_f32(1e-30) > 0.0);
+}
+
+#[test]
+fn fast_exp_and_softplus_are_accurate_in_f32() {
+    let mut worst_exp: f64 = 0.0;
+    let mut worst_softplus: f64 = 0.0;
+    for i in -80_000..=80_000 {
+        let x = i as f32 * 1e-3;
+        let want = f64::from(x).exp();
+        worst_exp = worst_exp.max(((f64::from(exp_f32(x)) - want) / want).abs());
+        let want = f64::from(x).max(0.0) + (-f64::from(x).abs()).exp().ln_1p();
+        let got = f64::from(x.softplus());
+        worst_softplus = worst_softplus.max((got - want).abs() / want.max(1.0));
+    }
+    assert!(worst_exp < 1e-6, "exp: worst relative error {worst_exp}");
+    assert!(
+        worst_softplus < 1e-6,
+        "softplus: worst error {worst_softplus}"
+    );
+    assert_eq!(exp_f32(-200.0), 0.0_f32.max(exp_f32(-200.0)));
+    assert!(exp_f32(-200.0) < 1e-37);
+    for x in [1e-30_f32, 0.5, 1.0, 2.0, 1e30] {
+        let want = f64::from(x).ln();
+        assert!(
+            (f64::from(ln_f32(x)) - want).abs() <= 1e-6 * want.abs().max(1.0),
+            "ln({x})"
+        );
+    }
 }
