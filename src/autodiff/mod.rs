@@ -23,7 +23,7 @@ mod real;
 pub mod special;
 
 pub use check::{GradientMismatch, Tolerance, check_gradients};
-pub use real::{Layout, Real, tanh_f32};
+pub use real::{Layout, Real, exp_f32, ln_f32, tanh_f32};
 
 use std::ops::Range;
 
