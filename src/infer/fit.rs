@@ -131,7 +131,7 @@ pub fn rebuild(file: &FitFile) -> Result<Refit, crate::error::Error> {
     let (spec, kl) = file
         .guide
         .resolve(&loaded.info)
-        .map_err(|message| crate::error::Error::FitFile(message))?;
+        .map_err(crate::error::Error::FitFile)?;
     let options = GuideOptions {
         spec,
         kl,

@@ -2,7 +2,7 @@
 //! 8 → 128 tanh → 64 Bernoulli logits), shared by the allocation test and the benchmark.
 
 use vic::dist::Family;
-use vic::ir::{Graph, Init, NodeId, Unary};
+use vic::ir::{Graph, NodeId, Unary};
 
 #[allow(dead_code)] // each includer uses a different subset
 pub struct Vae {
@@ -13,15 +13,8 @@ pub struct Vae {
 }
 
 fn dense(g: &mut Graph, name: &str, x: NodeId, fan_in: usize, fan_out: usize) -> NodeId {
-    let w = g.param(
-        format!("{name}.w"),
-        fan_in,
-        fan_out,
-        Init::Glorot { fan_in, fan_out },
-    );
-    let b = g.param(format!("{name}.b"), 1, fan_out, Init::Const(0.0));
-    let h = g.matmul(x, w);
-    g.add(h, b)
+    let layer = g.affine_params(name, fan_in, fan_out);
+    g.affine(x, layer)
 }
 
 pub fn vae(data: usize, hidden: usize, latent: usize) -> Vae {
