@@ -23,7 +23,7 @@ mod real;
 pub mod special;
 
 pub use check::{GradientMismatch, Tolerance, check_gradients};
-pub use real::{Layout, Real, tanh_f32};
+pub use real::{Layout, Real, exp_f32, ln_f32, tanh_f32};
 
 use std::ops::Range;
 
@@ -202,8 +202,8 @@ impl<T: Real> Executor<T> {
             let dst = &mut self.values[range];
             match info.init {
                 Init::Const(v) => dst.fill(T::from_f32(v)),
-                Init::Glorot { fan_in, fan_out } => {
-                    let a = (6.0 / (fan_in + fan_out).max(1) as f64).sqrt();
+                Init::Uniform { bound } => {
+                    let a = f64::from(bound);
                     for d in dst {
                         *d = T::from_f64(rng.random_range(-a..a));
                     }

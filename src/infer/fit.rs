@@ -82,10 +82,14 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
     };
     let train_elbo = estimate(request.train)?.per_row;
     let test_elbo = request.test.map(&estimate).transpose()?.map(|e| e.per_row);
-    let globals = evaluate::summarize_globals(&elbo, &training.params, &loaded.info, SUMMARY_DRAWS, seed)?;
+    let globals =
+        evaluate::summarize_globals(&elbo, &training.params, &loaded.info, SUMMARY_DRAWS, seed)?;
     let (stopped, non_finite) = match training.outcome {
         Outcome::Finished(reason) => (reason.describe().to_string(), None),
-        Outcome::NonFinite(nf) => (format!("the ELBO was not finite at step {}", nf.step), Some(nf)),
+        Outcome::NonFinite(nf) => (
+            format!("the ELBO was not finite at step {}", nf.step),
+            Some(nf),
+        ),
     };
     let file = FitFile {
         format: FORMAT,
@@ -127,7 +131,7 @@ pub fn rebuild(file: &FitFile) -> Result<Refit, crate::error::Error> {
     let (spec, kl) = file
         .guide
         .resolve(&loaded.info)
-        .map_err(|message| crate::error::Error::FitFile(message))?;
+        .map_err(crate::error::Error::FitFile)?;
     let options = GuideOptions {
         spec,
         kl,

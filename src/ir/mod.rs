@@ -231,9 +231,8 @@ pub enum Op {
 pub enum Init {
     /// Every element equals the number.
     Const(f32),
-    /// Uniform in ±sqrt(6 / (fan_in + fan_out)) (Glorot and Bengio 2010), for weights
-    /// followed by a saturating activation.
-    Glorot { fan_in: usize, fan_out: usize },
+    /// Uniform in ±bound.
+    Uniform { bound: f32 },
     /// Normal with mean 0 and this standard deviation.
     Normal { std: f32 },
 }

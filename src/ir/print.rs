@@ -20,7 +20,7 @@ fn shape_text(shape: Shape) -> String {
 fn init_text(init: Init) -> String {
     match init {
         Init::Const(v) => format!("const({v})"),
-        Init::Glorot { fan_in, fan_out } => format!("glorot({fan_in}, {fan_out})"),
+        Init::Uniform { bound } => format!("uniform(±{bound})"),
         Init::Normal { std } => format!("normal(0, {std})"),
     }
 }
@@ -96,12 +96,14 @@ pub fn render_text(graph: &Graph, source: Option<&str>) -> String {
             text.push(' ');
             text.push_str(&operands.join(", "));
         }
-        let mut line = format!("  %{i:<4} {text:<44} {:<12}", shape_text(node.shape));
+        let mut line = format!("  %{i:<4} {text:<44} {:<10}", shape_text(node.shape));
+        if let (Some(src), Some(span)) = (source, node.origin) {
+            let _ = write!(line, " line {:<3}", line_col(src, span.start).0);
+        } else {
+            line.push_str(&" ".repeat(9));
+        }
         if let Some(label) = node.label.as_ref().filter(|_| !node.inputs.is_empty()) {
             let _ = write!(line, " {label}");
-        }
-        if let (Some(src), Some(span)) = (source, node.origin) {
-            let _ = write!(line, "  @{}", line_col(src, span.start).0);
         }
         out.push_str(line.trim_end());
         out.push('\n');
