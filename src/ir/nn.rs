@@ -13,9 +13,9 @@ pub struct Affine {
 
 impl Graph {
     /// Declares an affine layer `x · W + b` from `fan_in` to `fan_out` columns, with
-    /// parameters `{name}.w`, uniform in ±1/sqrt(fan_in) (LeCun's rule, PyTorch's
-    /// default for linear layers, which trained the reference VAE slightly better than
-    /// Glorot's here), and `{name}.b`, zeros.
+    /// parameters `{name}.w` and `{name}.b` both uniform in ±1/sqrt(fan_in), PyTorch's
+    /// default for linear layers (LeCun's rule for the weights), which trained the
+    /// reference VAE better than Glorot's weights and zero biases here.
     pub fn affine_params(&mut self, name: &str, fan_in: usize, fan_out: usize) -> Affine {
         let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
         let weight = self.param(
@@ -24,7 +24,7 @@ impl Graph {
             fan_out,
             Init::Uniform { bound },
         );
-        let bias = self.param(format!("{name}.b"), 1, fan_out, Init::Const(0.0));
+        let bias = self.param(format!("{name}.b"), 1, fan_out, Init::Uniform { bound });
         Affine { weight, bias }
     }
 
