@@ -148,6 +148,27 @@ impl Grid {
             }
         });
     }
+
+    /// [`Grid::accumulate`] for operand `k` of a four-operand function whose partials
+    /// come together as an array: `k` becomes a constant in each arm, so that only that
+    /// partial is computed and the element loop vectorizes (indexing the partials by a
+    /// runtime `k` spills them to the stack per element).
+    #[inline(always)]
+    pub fn accumulate_nth<T: Real>(
+        self,
+        grad: &mut [T],
+        k: usize,
+        dout: &[T],
+        args: [Arg<'_, T>; 4],
+        partials: impl Fn([T; 4]) -> [T; 4],
+    ) {
+        match k {
+            0 => self.accumulate(grad, 0, dout, args, |v| partials(v)[0]),
+            1 => self.accumulate(grad, 1, dout, args, |v| partials(v)[1]),
+            2 => self.accumulate(grad, 2, dout, args, |v| partials(v)[2]),
+            _ => self.accumulate(grad, 3, dout, args, |v| partials(v)[3]),
+        }
+    }
 }
 
 /// Where one operand's values for a run come from.
