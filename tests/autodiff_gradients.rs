@@ -132,6 +132,16 @@ fn pattern() -> impl Strategy<Value = Pattern> {
     })
 }
 
+/// A pattern wider than the elementwise kernels' 256-column runs, so that rows split
+/// into several runs and broadcast values are splatted more than once.
+fn wide_pattern() -> impl Strategy<Value = Pattern> {
+    (any::<bool>(), 1..3usize, 250..262usize).prop_map(|(batch, rows, cols)| Pattern {
+        batch,
+        rows,
+        cols,
+    })
+}
+
 const UNARIES: [Unary; 12] = [
     Unary::Neg,
     Unary::Exp,
@@ -197,6 +207,22 @@ proptest! {
     fn binary_ops_broadcast(
         op in 0..4usize,
         p in pattern(),
+        shape in any::<[bool; 4]>(),
+        seed in any::<u64>(),
+    ) {
+        let op = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div][op];
+        let mut c = Case::new();
+        let a = c.operand(p, shape[0], shape[1], true, REAL);
+        let b_dom = if op == Binary::Div { Dom::Away(0.5, 2.0) } else { REAL };
+        let b = c.operand(p, shape[2], shape[3], true, b_dom);
+        let y = c.graph.binary(op, a, b);
+        c.check(y, p.rows, seed)?;
+    }
+
+    #[test]
+    fn binary_ops_broadcast_across_runs(
+        op in 0..4usize,
+        p in wide_pattern(),
         shape in any::<[bool; 4]>(),
         seed in any::<u64>(),
     ) {

@@ -127,8 +127,10 @@ pub(super) fn backward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &[T], g
             let args = padded(plan, values, &node.inputs, &pad);
             for k in 0..node.inputs.len() {
                 if let Some(g) = grads.of(k) {
-                    grid.accumulate(g, k, dout, args, |v| {
-                        density::log_density_grad(family, v)[k]
+                    density::for_family!(family, F => {
+                        grid.accumulate_nth(g, k, dout, args, |v| {
+                            density::log_density_grad(F, v)
+                        })
                     });
                 }
             }
@@ -137,7 +139,7 @@ pub(super) fn backward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &[T], g
             let args = [arg(0), arg(1), arg(2), arg(3)];
             for k in 0..4 {
                 if let Some(g) = grads.of(k) {
-                    grid.accumulate(g, k, dout, args, |v| density::kl_normal_grad(v)[k]);
+                    grid.accumulate_nth(g, k, dout, args, density::kl_normal_grad);
                 }
             }
         }

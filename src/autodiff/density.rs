@@ -46,8 +46,32 @@ fn is_one<T: Real>(x: T) -> bool {
     x > T::HALF
 }
 
+/// Runs `$body` with `$f` bound to `$family` as a constant, one arm per elementwise
+/// family, so that after inlining [`log_density`] and [`log_density_grad`] the family
+/// `match` folds away and each family gets its own element loop.
+macro_rules! for_family {
+    ($family:expr, $f:ident => $body:expr) => {
+        $crate::autodiff::density::for_family!(@arms $family, $f, $body, [
+            Normal, BernoulliProbs, BernoulliLogits, HalfNormal, HalfCauchy, LogNormal,
+            Exponential, Gamma, Beta, StudentT, Laplace, PoissonRate, PoissonLogRate
+        ])
+    };
+    (@arms $family:expr, $f:ident, $body:expr, [$($variant:ident),*]) => {
+        match $family {
+            $($crate::dist::Family::$variant => {
+                const $f: $crate::dist::Family = $crate::dist::Family::$variant;
+                $body
+            })*
+            $crate::dist::Family::Categorical => {
+                unreachable!("internal: categorical is not elementwise")
+            }
+        }
+    };
+}
+pub(super) use for_family;
+
 /// The log density of an elementwise family at `v = [value, params...]`.
-#[inline]
+#[inline(always)]
 pub fn log_density<T: Real>(family: Family, v: [T; 4]) -> T {
     let [x, p0, p1, p2] = v;
     match family {
@@ -100,7 +124,7 @@ pub fn log_density<T: Real>(family: Family, v: [T; 4]) -> T {
 }
 
 /// The partials of [`log_density`] in `[value, p0, p1, p2]`.
-#[inline]
+#[inline(always)]
 pub fn log_density_grad<T: Real>(family: Family, v: [T; 4]) -> [T; 4] {
     let [x, p0, p1, p2] = v;
     let zero = T::ZERO;
@@ -200,7 +224,7 @@ fn log_sum_exp<T: Real>(xs: &[T]) -> T {
 }
 
 /// KL(N(qm, qs²) ‖ N(pm, ps²)) at `v = [qm, qs, pm, ps]`.
-#[inline]
+#[inline(always)]
 pub fn kl_normal<T: Real>(v: [T; 4]) -> T {
     let [qm, qs, pm, ps] = v;
     let d = qm - pm;
@@ -208,7 +232,7 @@ pub fn kl_normal<T: Real>(v: [T; 4]) -> T {
 }
 
 /// The partials of [`kl_normal`] in `[qm, qs, pm, ps]`.
-#[inline]
+#[inline(always)]
 pub fn kl_normal_grad<T: Real>(v: [T; 4]) -> [T; 4] {
     let [qm, qs, pm, ps] = v;
     let d = qm - pm;

@@ -10,6 +10,7 @@ use super::Plan;
 use super::broadcast::Arg;
 use super::density;
 use super::real::{Layout, Real};
+use crate::dist::Family;
 use crate::ir::{Binary, Op, Unary};
 
 /// Computes node `id`'s value.
@@ -91,7 +92,7 @@ pub(super) fn forward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &mut [T]
                 o.copy_from_slice(&table.data[r * table.cols..(r + 1) * table.cols]);
             }
         }
-        Op::LogDensity(crate::dist::Family::Categorical) => {
+        Op::LogDensity(Family::Categorical) => {
             let (value, logits) = (arg(0), arg(1));
             for (i, o) in out.iter_mut().enumerate() {
                 let class = density::class_index(value.data[row_of(&value, i)], logits.cols);
@@ -100,8 +101,9 @@ pub(super) fn forward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &mut [T]
         }
         Op::LogDensity(family) => {
             let pad = [T::ONE];
-            grid.map(out, padded(plan, before, &node.inputs, &pad), |v| {
-                density::log_density(family, v)
+            let args = padded(plan, before, &node.inputs, &pad);
+            density::for_family!(family, F => {
+                grid.map(out, args, |v| density::log_density(F, v))
             });
         }
         Op::KlNormal => grid.map(out, [arg(0), arg(1), arg(2), arg(3)], density::kl_normal),
