@@ -1,6 +1,7 @@
 //! The lowered digits VAE (`examples/vae.vi`, built by the guide exactly as `vic fit`
 //! builds it) at batch 100, in `f32`: `forward`, `forward + backward`, and one whole
-//! training step (load a batch, draw noise, forward, backward, Adam).
+//! training step (load a batch, draw noise, forward, backward, Adam); and the model's
+//! log joint alone (`vic graph`'s graph: latents as inputs), forward + backward.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -94,5 +95,35 @@ fn training_step(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, lowered_vae, training_step);
+/// The log joint log p(x, z) of `examples/vae.vi` (decoder only, `z` a differentiable
+/// input), forward + backward with respect to the decoder and `z`.
+fn log_joint(c: &mut Criterion) {
+    let loaded = vic::source::load(Path::new("examples/vae.vi")).expect("examples/vae.vi loads");
+    let (graph, _, total) = vic::lower::log_joint_graph(&loaded.model, &loaded.info);
+    let mut exec = Executor::<f32>::new(graph, BATCH);
+    let mut rng = StdRng::seed_from_u64(0);
+    exec.init_params(&mut rng);
+    let graph = exec.graph().clone();
+    for (i, input) in graph.inputs().iter().enumerate() {
+        let buf = exec.input_mut(vic::ir::InputId(i as u32));
+        for v in buf {
+            *v = if input.differentiable {
+                StandardNormal.sample(&mut rng)
+            } else if rng.random::<bool>() {
+                1.0
+            } else {
+                0.0
+            };
+        }
+    }
+    c.bench_function("vae_log_joint_forward_backward_b100", |b| {
+        b.iter(|| {
+            exec.forward();
+            exec.backward(total);
+            black_box(exec.param_grads()[0])
+        })
+    });
+}
+
+criterion_group!(benches, lowered_vae, log_joint, training_step);
 criterion_main!(benches);

@@ -187,6 +187,21 @@ fn family_domains(family: Family) -> Vec<Dom> {
     }
 }
 
+/// One binary op on two operands, each broadcast along the axes `shape` marks as full.
+fn check_binary(op: usize, p: Pattern, shape: [bool; 4], seed: u64) -> Result<(), TestCaseError> {
+    let op = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div][op];
+    let mut c = Case::new();
+    let a = c.operand(p, shape[0], shape[1], true, REAL);
+    let b_dom = if op == Binary::Div {
+        Dom::Away(0.5, 2.0)
+    } else {
+        REAL
+    };
+    let b = c.operand(p, shape[2], shape[3], true, b_dom);
+    let y = c.graph.binary(op, a, b);
+    c.check(y, p.rows, seed)
+}
+
 fn config() -> ProptestConfig {
     ProptestConfig::with_cases(32)
 }
@@ -210,13 +225,7 @@ proptest! {
         shape in any::<[bool; 4]>(),
         seed in any::<u64>(),
     ) {
-        let op = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div][op];
-        let mut c = Case::new();
-        let a = c.operand(p, shape[0], shape[1], true, REAL);
-        let b_dom = if op == Binary::Div { Dom::Away(0.5, 2.0) } else { REAL };
-        let b = c.operand(p, shape[2], shape[3], true, b_dom);
-        let y = c.graph.binary(op, a, b);
-        c.check(y, p.rows, seed)?;
+        check_binary(op, p, shape, seed)?;
     }
 
     #[test]
@@ -226,13 +235,7 @@ proptest! {
         shape in any::<[bool; 4]>(),
         seed in any::<u64>(),
     ) {
-        let op = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div][op];
-        let mut c = Case::new();
-        let a = c.operand(p, shape[0], shape[1], true, REAL);
-        let b_dom = if op == Binary::Div { Dom::Away(0.5, 2.0) } else { REAL };
-        let b = c.operand(p, shape[2], shape[3], true, b_dom);
-        let y = c.graph.binary(op, a, b);
-        c.check(y, p.rows, seed)?;
+        check_binary(op, p, shape, seed)?;
     }
 
     #[test]

@@ -212,19 +212,14 @@ pub fn summarize_globals(
     if elbo.globals.is_empty() {
         return Ok(Vec::new());
     }
-    let mut session = Session::new(elbo, draws);
-    session.load_params(params).map_err(EvalError::Params)?;
-    session.exec_mut().set_rows(draws);
     let mut rng = stream(seed, SUMMARY_STREAM);
-    session.draw_noise(&mut rng, None);
-    session.exec_mut().forward();
-    let exec = session.exec();
-    Ok(elbo
-        .globals
+    let globals =
+        Session::draw_globals(elbo, params, draws, &mut rng).map_err(EvalError::Params)?;
+    Ok(globals
         .iter()
-        .map(|&(symbol, node)| {
+        .map(|(symbol, values)| {
+            let symbol = *symbol;
             let width = info.symbol(symbol).shape.width();
-            let values = exec.value(node);
             let mut summary = GlobalSummary {
                 name: info.symbol(symbol).name.clone(),
                 mean: Vec::with_capacity(width),

@@ -19,7 +19,7 @@ use crate::lower::{self, Role};
 use crate::syntax::ast::Model;
 
 use super::evaluate::EvalError;
-use super::session::{NamedParam, Session};
+use super::session::{NamedParam, Session, load_named_params};
 use super::train::stream;
 
 const SAMPLE_STREAM: u64 = 21;
@@ -46,22 +46,16 @@ pub fn sample(
     let mut rng = stream(seed, SAMPLE_STREAM);
 
     // The globals, from the guide.
-    let mut global_values: Vec<(crate::check::SymbolId, Vec<f32>)> = Vec::new();
-    if !elbo.globals.is_empty() {
-        let mut session = Session::new(elbo, n);
-        session.load_params(params).map_err(EvalError::Params)?;
-        session.exec_mut().set_rows(n);
-        session.draw_noise(&mut rng, None);
-        session.exec_mut().forward();
-        for &(symbol, node) in &elbo.globals {
-            global_values.push((symbol, session.exec().value(node).to_vec()));
-        }
-    }
+    let global_values = if elbo.globals.is_empty() {
+        Vec::new()
+    } else {
+        Session::draw_globals(elbo, params, n, &mut rng).map_err(EvalError::Params)?
+    };
 
     let (graph, joint, _) = lower::log_joint_graph(model, info);
     let mut exec: Executor<f32> = Executor::new(graph, n);
     exec.set_rows(n);
-    load_model_params(&mut exec, params)?;
+    load_named_params(&mut exec, params).map_err(EvalError::Params)?;
     for (symbol, values) in &global_values {
         let node = joint.nodes[symbol.0].expect("internal: globals are bound");
         input_of(&mut exec, node).copy_from_slice(values);
@@ -137,25 +131,6 @@ fn input_of(exec: &mut Executor<f32>, node: NodeId) -> &mut [f32] {
         Op::Input(id) => exec.input_mut(id),
         _ => unreachable!("internal: values in a log-joint graph are inputs"),
     }
-}
-
-fn load_model_params(exec: &mut Executor<f32>, params: &[NamedParam]) -> Result<(), EvalError> {
-    for i in 0..exec.graph().params().len() {
-        let id = crate::ir::ParamId(i as u32);
-        let name = exec.graph().param_info(id).name.clone();
-        let found = params
-            .iter()
-            .find(|p| p.name == name)
-            .ok_or_else(|| EvalError::Params(format!("the fit file has no parameter `{name}`")))?;
-        let range = exec.param_range(id);
-        if found.values.len() != range.len() {
-            return Err(EvalError::Params(format!(
-                "the fit file's parameter `{name}` has the wrong size"
-            )));
-        }
-        exec.params_mut()[range].copy_from_slice(&found.values);
-    }
-    Ok(())
 }
 
 /// One draw from `family` with arguments `arg(0), arg(1), ...` in canonical order.

@@ -8,8 +8,9 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::autodiff::Executor;
+use crate::check::SymbolId;
 use crate::guide::ElboGraph;
-use crate::ir::{Graph, InputId, NodeId, NoiseId, Op};
+use crate::ir::{Graph, InputId, NodeId, NoiseId, Op, ParamId};
 
 use super::data::Dataset;
 
@@ -33,6 +34,28 @@ pub struct Session {
     pub local: NodeId,
     pub global: NodeId,
     pub objective: NodeId,
+}
+
+/// Sets every parameter of `exec`'s graph from `params` by name (the file may hold
+/// more, e.g. the guide's, when the graph is only the model); says which one is missing
+/// or of the wrong size.
+pub fn load_named_params(exec: &mut Executor<f32>, params: &[NamedParam]) -> Result<(), String> {
+    for i in 0..exec.graph().params().len() {
+        let id = ParamId(i as u32);
+        let info = exec.graph().param_info(id);
+        let Some(found) = params.iter().find(|p| p.name == info.name) else {
+            return Err(format!("the fit file has no parameter `{}`", info.name));
+        };
+        if found.rows != info.rows || found.cols != info.cols || found.values.len() != info.len() {
+            return Err(format!(
+                "the fit file's parameter `{}` is {}x{}, but the model needs {}x{}",
+                info.name, found.rows, found.cols, info.rows, info.cols
+            ));
+        }
+        let range = exec.param_range(id);
+        exec.params_mut()[range].copy_from_slice(&found.values);
+    }
+    Ok(())
 }
 
 fn input_id(graph: &Graph, node: NodeId) -> InputId {
@@ -88,34 +111,35 @@ impl Session {
                 name: p.name.clone(),
                 rows: p.rows,
                 cols: p.cols,
-                values: self.exec.params()[self.exec.param_range(crate::ir::ParamId(i as u32))]
-                    .to_vec(),
+                values: self.exec.params()[self.exec.param_range(ParamId(i as u32))].to_vec(),
             })
             .collect()
     }
 
-    /// Sets every parameter from `params` by name; says which one is missing or of the
-    /// wrong size.
+    /// Sets every parameter from `params` by name; see [`load_named_params`].
     pub fn load_params(&mut self, params: &[NamedParam]) -> Result<(), String> {
-        for i in 0..self.exec.graph().params().len() {
-            let id = crate::ir::ParamId(i as u32);
-            let info = self.exec.graph().param_info(id);
-            let Some(found) = params.iter().find(|p| p.name == info.name) else {
-                return Err(format!("the fit file has no parameter `{}`", info.name));
-            };
-            if found.rows != info.rows
-                || found.cols != info.cols
-                || found.values.len() != info.len()
-            {
-                return Err(format!(
-                    "the fit file's parameter `{}` is {}x{}, but the model needs {}x{}",
-                    info.name, found.rows, found.cols, info.rows, info.cols
-                ));
-            }
-            let range = self.exec.param_range(id);
-            self.exec.params_mut()[range].copy_from_slice(&found.values);
-        }
-        Ok(())
+        load_named_params(&mut self.exec, params)
+    }
+
+    /// `n` draws of every global from the guide, constrained, `[n, width]` each, in
+    /// declaration order. The rest of the graph runs on whatever data is loaded; only
+    /// the globals' values are read.
+    pub fn draw_globals(
+        elbo: &ElboGraph,
+        params: &[NamedParam],
+        n: usize,
+        rng: &mut impl Rng,
+    ) -> Result<Vec<(SymbolId, Vec<f32>)>, String> {
+        let mut session = Session::new(elbo, n);
+        session.load_params(params)?;
+        session.exec.set_rows(n);
+        session.draw_noise(rng, None);
+        session.exec.forward();
+        Ok(elbo
+            .globals
+            .iter()
+            .map(|&(symbol, node)| (symbol, session.exec.value(node).to_vec()))
+            .collect())
     }
 
     /// Loads `rows` of `data` (each repeated `samples` times, sample-major) and sets the
