@@ -16,16 +16,21 @@ use vic::infer::session::Session;
 
 const BATCH: usize = 100;
 
-fn elbo() -> vic::guide::ElboGraph {
+fn elbo() -> vic::objective::ElboGraph {
     let loaded = vic::source::load(Path::new("examples/vae.vi")).expect("examples/vae.vi loads");
-    let options = vic::guide::options_for(&loaded.info, 1500);
-    vic::guide::build(&loaded.model, &loaded.info, &options).expect("the vae's guide builds")
+    let options = vic::objective::options_for(&loaded.info, 1500);
+    vic::objective::build(&loaded.model, &loaded.info, &options).expect("the vae's guide builds")
 }
 
 fn lowered_vae(c: &mut Criterion) {
     let elbo = elbo();
     let objective = elbo.objective;
-    let data: Vec<_> = elbo.data.iter().map(|&(_, n)| n).collect();
+    let data: Vec<_> = elbo
+        .inputs
+        .data
+        .iter()
+        .map(|&(_, leaf)| leaf.node)
+        .collect();
     let mut exec = Executor::<f32>::new(elbo.graph, BATCH);
     let mut rng = StdRng::seed_from_u64(0);
     exec.init_params(&mut rng);
@@ -67,8 +72,8 @@ fn training_step(c: &mut Criterion) {
     let specs = vic::infer::fit::column_specs(&loaded.info);
     let train = vic::infer::data::load(Path::new("examples/data/digits_train.csv"), &specs)
         .expect("the digits load");
-    let options = vic::guide::options_for(&loaded.info, train.rows);
-    let elbo = vic::guide::build(&loaded.model, &loaded.info, &options).expect("guide builds");
+    let options = vic::objective::options_for(&loaded.info, train.rows);
+    let elbo = vic::objective::build(&loaded.model, &loaded.info, &options).expect("guide builds");
     let mut session = Session::new(&elbo, BATCH);
     let mut rng = StdRng::seed_from_u64(0);
     session.exec_mut().init_params(&mut rng);

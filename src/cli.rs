@@ -12,7 +12,6 @@ use clap::{Parser, Subcommand};
 use crate::check::{Activation, GuideSpec, ModelInfo, summary};
 use crate::diag::{Diagnostic, render};
 use crate::error::Error;
-use crate::guide::{self, GuideOptions, KlMode};
 use crate::infer::data::{self, Dataset};
 use crate::infer::evaluate;
 use crate::infer::fit::{self, FitRequest, column_specs};
@@ -21,6 +20,7 @@ use crate::infer::sample;
 use crate::infer::train::{FitOptions, NonFinite, Progress};
 use crate::ir::{render_dot, render_text};
 use crate::lower::log_joint_graph;
+use crate::objective::{self, ElboOptions, KlMode, Objective};
 use crate::source::{Loaded, load};
 
 #[derive(Debug, Parser)]
@@ -326,12 +326,13 @@ fn run_graph(
     let loaded = load(path)?;
     warn(&loaded);
     let graph = if with_guide {
-        let options = GuideOptions {
+        let options = ElboOptions {
             spec: guide_args.apply(&loaded.info)?,
             kl: KlMode::Sampled,
             train_rows: 1,
+            objective: Objective::Elbo,
         };
-        guide::build(&loaded.model, &loaded.info, &options)
+        objective::build(&loaded.model, &loaded.info, &options)
             .map_err(|e| Error::Usage(e.to_string()))?
             .graph
     } else {

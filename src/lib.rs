@@ -17,5 +17,6 @@ pub mod guide;
 pub mod infer;
 pub mod ir;
 pub mod lower;
+pub mod objective;
 pub mod source;
 pub mod syntax;

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
-use vic::guide::{self, KlMode};
 use vic::infer::data::{self, Dataset};
 use vic::infer::evaluate;
 use vic::infer::fit::{FitReport, FitRequest, column_specs, fit};
 use vic::infer::session::NamedParam;
 use vic::infer::train::{self, FitOptions, Outcome, Progress};
+use vic::objective::{self, KlMode};
 use vic::source::{self, Loaded};
 
 fn root() -> PathBuf {
@@ -407,8 +407,8 @@ global r: real ~ Normal(0, 1)
 k ~ Poisson(exp(3 * r))
 ";
     let problem = Problem::inline(model, "diverging", &csv);
-    let options = guide::options_for(&problem.loaded.info, problem.train.rows);
-    let elbo = guide::build(&problem.loaded.model, &problem.loaded.info, &options).unwrap();
+    let options = objective::options_for(&problem.loaded.info, problem.train.rows);
+    let elbo = objective::build(&problem.loaded.model, &problem.loaded.info, &options).unwrap();
     let fit_options = FitOptions {
         epochs: Some(1000),
         lr: 1e4,

@@ -9,8 +9,8 @@ use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use vic::autodiff::Executor;
 use vic::check::GlobalsMode;
-use vic::guide::{self, ElboGraph};
 use vic::ir::{NoiseId, Op};
+use vic::objective::{self, ElboGraph};
 use vic::source;
 
 const ROWS: usize = 64;
@@ -33,9 +33,9 @@ fn run(
     params: &[(&str, Vec<f64>)],
 ) -> (ElboGraph, Executor<f64>) {
     let loaded = source::analyze("inline.vi", text.to_string()).unwrap();
-    let mut options = guide::options_for(&loaded.info, ROWS);
+    let mut options = objective::options_for(&loaded.info, ROWS);
     options.spec.globals = globals;
-    let elbo = guide::build(&loaded.model, &loaded.info, &options).unwrap();
+    let elbo = objective::build(&loaded.model, &loaded.info, &options).unwrap();
     let graph = elbo.graph.clone();
     let mut exec = Executor::<f64>::new(graph.clone(), ROWS);
     let mut rng = StdRng::seed_from_u64(17);

@@ -10,9 +10,9 @@ use vic::autodiff::{Executor, Tolerance, check_gradients};
 use vic::check::{FlowSpec, GlobalsMode, SymbolKind};
 use vic::dist::Elem;
 use vic::guide::flow::{self, FlowKind};
-use vic::guide::{self, GuideOptions, KlMode};
-use vic::ir::{Graph, InputId, NodeId, Op, Shape};
+use vic::ir::{Graph, NodeId, Shape};
 use vic::lower;
+use vic::objective::{self, ElboOptions, KlMode};
 use vic::source::{self, Loaded};
 
 /// Rows in every checked batch: more than one, so per-row broadcasting is exercised.
@@ -70,13 +70,6 @@ fn draw(elem: Elem, rng: &mut StdRng) -> f64 {
     }
 }
 
-fn input_of(graph: &Graph, node: NodeId) -> InputId {
-    match graph.node(node).op {
-        Op::Input(id) => id,
-        other => panic!("node {node:?} is {other:?}, not an input"),
-    }
-}
-
 /// Fills every input named after a symbol with values in that symbol's support.
 fn fill_symbols(exec: &mut Executor<f64>, loaded: &Loaded, rng: &mut StdRng) {
     for symbol in &loaded.info.symbols {
@@ -110,8 +103,8 @@ fn check_log_joint(loaded: &Loaded, what: &str) -> usize {
 }
 
 /// The whole ELBO objective of `loaded` with the given guide.
-fn check_elbo(loaded: &Loaded, options: &GuideOptions, what: &str) -> usize {
-    let elbo = guide::build(&loaded.model, &loaded.info, options).unwrap();
+fn check_elbo(loaded: &Loaded, options: &ElboOptions, what: &str) -> usize {
+    let elbo = objective::build(&loaded.model, &loaded.info, options).unwrap();
     let mut rng = StdRng::seed_from_u64(11);
     let graph = elbo.graph.clone();
     let mut exec = Executor::<f64>::new(graph.clone(), ROWS);
@@ -122,13 +115,14 @@ fn check_elbo(loaded: &Loaded, options: &GuideOptions, what: &str) -> usize {
         *p += rng.random_range(-0.2..0.2);
     }
     fill_symbols(&mut exec, loaded, &mut rng);
-    if let Some(row) = elbo.row_index {
-        for (i, x) in exec.input_mut(input_of(&graph, row)).iter_mut().enumerate() {
+    let inputs = &elbo.inputs;
+    if let Some(row) = inputs.row_index {
+        for (i, x) in exec.input_mut(row.id).iter_mut().enumerate() {
             *x = ((i * 2) % TRAIN_ROWS) as f64;
         }
     }
-    exec.input_mut(input_of(&graph, elbo.local_scale))[0] = TRAIN_ROWS as f64 / ROWS as f64;
-    exec.input_mut(input_of(&graph, elbo.global_scale))[0] = 1.0 / ROWS as f64;
+    exec.input_mut(inputs.scale.local.id)[0] = TRAIN_ROWS as f64 / ROWS as f64;
+    exec.input_mut(inputs.scale.global.id)[0] = 1.0 / ROWS as f64;
     for n in 0..graph.noises().len() {
         for x in exec.noise_mut(vic::ir::NoiseId(n as u32)) {
             *x = StandardNormal.sample(&mut rng);
@@ -137,8 +131,8 @@ fn check_elbo(loaded: &Loaded, options: &GuideOptions, what: &str) -> usize {
     check(exec, elbo.objective, what)
 }
 
-fn default_options(loaded: &Loaded) -> GuideOptions {
-    guide::options_for(&loaded.info, TRAIN_ROWS)
+fn default_options(loaded: &Loaded) -> ElboOptions {
+    objective::options_for(&loaded.info, TRAIN_ROWS)
 }
 
 /// Every example's log joint: gradients wrt net weights, params, latents and globals.
@@ -240,13 +234,13 @@ fn flow_log_dets_match_the_numerical_jacobian() {
     const D: usize = 3;
     const R: usize = 6;
     let mut rng = StdRng::seed_from_u64(3);
-    for kind in [FlowKind::Planar, FlowKind::Radial] {
+    for kind in FlowKind::ALL {
         for steps in [1, 3] {
             let mut graph = Graph::new();
-            let z = graph.input("z", Shape::batch(D), false);
-            let out = flow::apply(&mut graph, kind, steps, z, "flow");
+            let z = graph.input_leaf("z", Shape::batch(D), false);
+            let out = flow::apply(&mut graph, kind, steps, z.node, "flow", None);
             let log_det = out.log_det.unwrap();
-            let z_id = input_of(&graph, z);
+            let z_id = z.id;
             let mut exec = Executor::<f64>::new(graph, R);
             exec.init_params(&mut rng);
             for p in exec.params_mut() {

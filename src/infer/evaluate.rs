@@ -8,7 +8,7 @@
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::guide::ElboGraph;
+use crate::objective::ElboGraph;
 
 use super::data::Dataset;
 use super::session::{NamedParam, Session};

@@ -3,7 +3,8 @@
 //! [`FitFile`]. Also rebuilding the graph a fit file describes, for `eval` and `sample`.
 
 use crate::check::{GuideSpec, ModelInfo, Shape, SymbolKind};
-use crate::guide::{self, ElboGraph, GuideError, GuideOptions, KlMode};
+use crate::guide::GuideError;
+use crate::objective::{self, ElboGraph, ElboOptions, KlMode, Objective};
 use crate::source::{Loaded, analyze};
 
 use super::data::{ColumnSpec, Dataset};
@@ -61,12 +62,13 @@ pub enum FitError {
 pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitReport, FitError> {
     let loaded = request.loaded;
     let train_rows = request.train.rows;
-    let options = GuideOptions {
+    let options = ElboOptions {
         spec: request.guide.clone(),
         kl: request.kl,
         train_rows,
+        objective: Objective::Elbo,
     };
-    let elbo = guide::build(&loaded.model, &loaded.info, &options)?;
+    let elbo = objective::build(&loaded.model, &loaded.info, &options)?;
     let training = train::train(&elbo, request.train, &request.options, observer);
     let seed = request.options.seed;
     let estimate = |data: &Dataset| {
@@ -132,12 +134,13 @@ pub fn rebuild(file: &FitFile) -> Result<Refit, crate::error::Error> {
         .guide
         .resolve(&loaded.info)
         .map_err(crate::error::Error::FitFile)?;
-    let options = GuideOptions {
+    let options = ElboOptions {
         spec,
         kl,
         train_rows: file.train_rows,
+        objective: Objective::Elbo,
     };
-    let elbo = guide::build(&loaded.model, &loaded.info, &options)
+    let elbo = objective::build(&loaded.model, &loaded.info, &options)
         .map_err(|e| crate::error::Error::FitFile(e.to_string()))?;
     Ok(Refit { loaded, elbo })
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::check::{Activation, FlowSpec, GlobalsMode, GuideSpec, ModelInfo, SymbolId};
-use crate::guide::KlMode;
+use crate::objective::KlMode;
 
 use super::evaluate::GlobalSummary;
 use super::session::NamedParam;

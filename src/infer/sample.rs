@@ -13,9 +13,9 @@ use rand_distr::{Beta, Cauchy, Distribution, Gamma, LogNormal, Poisson, Standard
 use crate::autodiff::Executor;
 use crate::check::{ModelInfo, SymbolKind};
 use crate::dist::Family;
-use crate::guide::ElboGraph;
 use crate::ir::{NodeId, Op, Rows};
 use crate::lower::{self, Role};
+use crate::objective::ElboGraph;
 use crate::syntax::ast::Model;
 
 use super::evaluate::EvalError;

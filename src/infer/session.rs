@@ -9,8 +9,8 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::autodiff::Executor;
 use crate::check::SymbolId;
-use crate::guide::ElboGraph;
-use crate::ir::{Graph, InputId, NodeId, NoiseId, Op, ParamId};
+use crate::ir::{Graph, InputId, NodeId, NoiseId, ParamId};
+use crate::objective::{ElboGraph, MinibatchScale};
 
 use super::data::Dataset;
 
@@ -29,6 +29,7 @@ pub struct Session {
     row_index: Option<InputId>,
     local_scale: InputId,
     global_scale: InputId,
+    /// Every noise leaf, in the graph's order (the order draws are taken from a seed).
     noises: Vec<NoiseId>,
     global_noise: Option<NoiseId>,
     pub local: NodeId,
@@ -58,33 +59,21 @@ pub fn load_named_params(exec: &mut Executor<f32>, params: &[NamedParam]) -> Res
     Ok(())
 }
 
-fn input_id(graph: &Graph, node: NodeId) -> InputId {
-    match graph.node(node).op {
-        Op::Input(id) => id,
-        _ => unreachable!("internal: node {node:?} is an input"),
-    }
-}
-
 impl Session {
     /// Compiles `elbo` for batches of at most `max_rows` rows.
     pub fn new(elbo: &ElboGraph, max_rows: usize) -> Session {
-        let graph = &elbo.graph;
-        let data = elbo.data.iter().map(|&(_, n)| input_id(graph, n)).collect();
-        let noises = (0..graph.noises().len())
-            .map(|i| NoiseId(i as u32))
-            .collect();
-        let global_noise = graph.noise_by_name(crate::guide::GLOBAL_NOISE);
+        let inputs = &elbo.inputs;
         Session {
-            data,
-            row_index: elbo.row_index.map(|n| input_id(graph, n)),
-            local_scale: input_id(graph, elbo.local_scale),
-            global_scale: input_id(graph, elbo.global_scale),
-            noises,
-            global_noise,
+            data: inputs.data.iter().map(|&(_, leaf)| leaf.id).collect(),
+            row_index: inputs.row_index.map(|leaf| leaf.id),
+            local_scale: inputs.scale.local.id,
+            global_scale: inputs.scale.global.id,
+            noises: elbo.noise.in_graph_order().iter().map(|l| l.id).collect(),
+            global_noise: elbo.noise.globals.map(|leaf| leaf.id),
             local: elbo.local,
             global: elbo.global,
             objective: elbo.objective,
-            exec: Executor::new(graph.clone(), max_rows),
+            exec: Executor::new(elbo.graph.clone(), max_rows),
         }
     }
 
@@ -171,8 +160,9 @@ impl Session {
                 }
             }
         }
-        self.exec.input_mut(self.local_scale)[0] = total_rows as f32 / r as f32;
-        self.exec.input_mut(self.global_scale)[0] = 1.0 / r as f32;
+        let (local, global) = MinibatchScale::factors(r, total_rows);
+        self.exec.input_mut(self.local_scale)[0] = local;
+        self.exec.input_mut(self.global_scale)[0] = global;
     }
 
     /// Fills every noise leaf with fresh standard-normal draws. With `shared_globals`

@@ -12,8 +12,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::diag::Span;
-use crate::guide::ElboGraph;
 use crate::ir::NodeId;
+use crate::objective::ElboGraph;
 
 use super::adam::Adam;
 use super::data::Dataset;
@@ -186,7 +186,7 @@ pub fn train(
                     step: step + 1,
                     node,
                     label: info.as_ref().and_then(|n| n.label.clone()),
-                    origin: info.and_then(|n| n.origin),
+                    origin: node.and_then(|id| exec.graph().blame(id)),
                 });
             }
             let objective_node = session.objective;

@@ -64,6 +64,15 @@ impl NodeId {
     }
 }
 
+/// A leaf's node together with its typed index, as the builder returns it: whoever
+/// feeds the leaf (an input's buffer, a noise leaf's draws) holds the index and reads
+/// the node, with no lookup by name or by matching the node's operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Leaf<Id> {
+    pub id: Id,
+    pub node: NodeId,
+}
+
 /// The row count of a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Rows {
@@ -382,6 +391,26 @@ impl Graph {
             .map(|i| NoiseId(i as u32))
     }
 
+    /// The `.vi` source a node is blamed on: its own origin, or else the origin of the
+    /// latest operand (searched depth first) that has one. Nodes that only combine
+    /// others (the ELBO's sums and scalings) have no line of their own, but a
+    /// non-finite value there came from one of the terms they add.
+    pub fn blame(&self, id: NodeId) -> Option<Span> {
+        let mut stack = vec![id];
+        let mut seen = vec![false; self.nodes.len()];
+        while let Some(id) = stack.pop() {
+            if std::mem::replace(&mut seen[id.index()], true) {
+                continue;
+            }
+            let node = &self.nodes[id.index()];
+            if node.origin.is_some() {
+                return node.origin;
+            }
+            stack.extend(node.inputs.iter().copied());
+        }
+        None
+    }
+
     /// Sets the source span recorded on every node added from now on.
     pub fn set_origin(&mut self, origin: Option<Span>) {
         self.origin = origin;
@@ -440,6 +469,16 @@ impl Graph {
 
     /// Declares an input of the given shape.
     pub fn input(&mut self, name: impl Into<String>, shape: Shape, differentiable: bool) -> NodeId {
+        self.input_leaf(name, shape, differentiable).node
+    }
+
+    /// Declares an input and returns it with its index, for the caller that feeds it.
+    pub fn input_leaf(
+        &mut self,
+        name: impl Into<String>,
+        shape: Shape,
+        differentiable: bool,
+    ) -> Leaf<InputId> {
         let id = InputId(self.inputs.len() as u32);
         let name = name.into();
         let node = self.push(Op::Input(id), vec![], shape);
@@ -450,17 +489,22 @@ impl Graph {
             differentiable,
             node,
         });
-        node
+        Leaf { id, node }
     }
 
     /// Declares a leaf of standard-normal draws.
     pub fn noise(&mut self, name: impl Into<String>, shape: Shape) -> NodeId {
+        self.noise_leaf(name, shape).node
+    }
+
+    /// Declares a noise leaf and returns it with its index, for the caller that fills it.
+    pub fn noise_leaf(&mut self, name: impl Into<String>, shape: Shape) -> Leaf<NoiseId> {
         let id = NoiseId(self.noises.len() as u32);
         let name = name.into();
         let node = self.push(Op::Noise(id), vec![], shape);
         self.nodes[node.index()].label = Some(name.clone());
         self.noises.push(NoiseInfo { name, shape, node });
-        node
+        Leaf { id, node }
     }
 
     /// A fixed `rows x cols` matrix, row-major.

@@ -1,0 +1,106 @@
+//! Drawing a group of latents side by side: the reparameterized Gaussian sample, the
+//! optional flow after it, and the split into latents, each mapped to its support.
+//!
+//! Shared by the encoder, the free locals and the mean-field globals, so that every
+//! Gaussian draw in the guide is built by one function. Nodes of one latent carry its
+//! declaration as origin; nodes shared by the group carry the first latent's.
+
+use crate::check::{FlowSpec, ModelInfo, SymbolId};
+use crate::dist::{Elem, Family};
+use crate::ir::{Graph, NodeId};
+
+use super::flow::{self, FlowKind};
+use super::{Draw, Group, GuideError, support};
+
+/// Sets the origin of the nodes added next to `symbol`'s declaration.
+pub(super) fn blame(graph: &mut Graph, info: &ModelInfo, symbol: SymbolId) {
+    graph.set_origin(Some(info.symbol(symbol).span));
+}
+
+/// Draws `symbols` (side by side) as `loc + scale · eps`, then the flow, then each
+/// latent's transform to its support. Without a flow each latent has its own log q;
+/// with one the group has a joint log q.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gaussian_group(
+    graph: &mut Graph,
+    info: &ModelInfo,
+    symbols: &[SymbolId],
+    loc: NodeId,
+    scale: NodeId,
+    eps: NodeId,
+    flow_spec: FlowSpec,
+    flow_name: &str,
+) -> Result<Group, GuideError> {
+    blame(graph, info, symbols[0]);
+    let spread = graph.mul(scale, eps);
+    let u0 = graph.add(loc, spread);
+    match FlowKind::from_spec(flow_spec)? {
+        None => {
+            let mut draws = Vec::new();
+            let mut start = 0;
+            for &id in symbols {
+                blame(graph, info, id);
+                let w = info.symbol(id).shape.width();
+                let u = graph.slice_cols(u0, start, start + w);
+                let l = graph.slice_cols(loc, start, start + w);
+                let s = graph.slice_cols(scale, start, start + w);
+                start += w;
+                let density = graph.log_density(Family::Normal, u, &[l, s]);
+                let log_q_u = graph.sum_cols(density);
+                let (value, log_q) = support::to_support(graph, info, id, u, log_q_u);
+                draws.push(Draw {
+                    symbol: id,
+                    value,
+                    log_q: Some(log_q),
+                    gaussian: (info.symbol(id).elem == Elem::Real).then_some((l, s)),
+                });
+            }
+            Ok(Group {
+                draws,
+                joint_log_q: None,
+            })
+        }
+        Some((kind, steps)) => {
+            let density = graph.log_density(Family::Normal, u0, &[loc, scale]);
+            let log_q0 = graph.sum_cols(density);
+            let flowed = flow::apply(graph, kind, steps, u0, flow_name, None);
+            let log_q = match flowed.log_det {
+                Some(ld) => graph.sub(log_q0, ld),
+                None => log_q0,
+            };
+            Ok(split_joint(graph, info, symbols, flowed.z, log_q))
+        }
+    }
+}
+
+/// Splits a jointly drawn `[R, Σ widths]` sample into the latents and maps each to its
+/// support, folding every log-Jacobian into the joint log q.
+pub(super) fn split_joint(
+    graph: &mut Graph,
+    info: &ModelInfo,
+    symbols: &[SymbolId],
+    z: NodeId,
+    log_q: NodeId,
+) -> Group {
+    let mut log_q = log_q;
+    let mut draws = Vec::new();
+    let mut start = 0;
+    for &id in symbols {
+        blame(graph, info, id);
+        let w = info.symbol(id).shape.width();
+        let u = graph.slice_cols(z, start, start + w);
+        start += w;
+        let (value, adjusted) = support::to_support(graph, info, id, u, log_q);
+        log_q = adjusted;
+        draws.push(Draw {
+            symbol: id,
+            value,
+            log_q: None,
+            gaussian: None,
+        });
+    }
+    Group {
+        draws,
+        joint_log_q: Some(log_q),
+    }
+}

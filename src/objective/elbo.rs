@@ -1,0 +1,84 @@
+//! The single-sample ELBO's two per-row parts: `local` = log p(x_i | z_i, w) +
+//! log p(z_i) − log q(z_i | x_i) and `global` = log p(w) − log q(w).
+//!
+//! Terms are added in a fixed order (likelihoods, then each local and each global
+//! latent's KL part, then the groups' joint log q), which fixes the graph and so the
+//! numbers of a seed. The parts are per row; [`super::scale`] turns them into the scalar.
+
+use crate::check::ModelInfo;
+use crate::guide::{Draw, Guide};
+use crate::ir::{Graph, NodeId, Unary};
+use crate::lower::{self, LogJoint, Role};
+
+use super::kl::{self, KlMode};
+
+/// The per-row parts of a bound, before minibatch scaling.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts {
+    /// `[R, 1]`.
+    pub local: NodeId,
+    /// `[R, 1]`, or a `[1, 1]` zero without globals.
+    pub global: NodeId,
+}
+
+/// Combines the guide's log q with the model's terms into the ELBO's parts.
+pub fn assemble(
+    graph: &mut Graph,
+    info: &ModelInfo,
+    guide: &Guide,
+    joint: &LogJoint,
+    kl_mode: KlMode,
+) -> Parts {
+    let mut local_parts: Vec<NodeId> = joint
+        .terms
+        .iter()
+        .filter(|t| t.role == Role::Likelihood)
+        .map(|t| t.log_density)
+        .collect();
+    let mut global_parts = Vec::new();
+    let local_draws: Vec<&Draw> = guide.local_draws().collect();
+    let global_draws: Vec<&Draw> = guide.global_draws().collect();
+    for (draws, parts, role) in [
+        (local_draws, &mut local_parts, Role::Local),
+        (global_draws, &mut global_parts, Role::Global),
+    ] {
+        for draw in draws {
+            graph.set_origin(Some(info.symbol(draw.symbol).span));
+            let term = joint
+                .term(draw.symbol)
+                .expect("internal: every latent has a prior term");
+            debug_assert_eq!(term.role, role);
+            match kl::analytic(graph, kl_mode, term, draw) {
+                Some(neg_kl) => parts.push(neg_kl),
+                None => {
+                    parts.push(term.log_density);
+                    if let Some(log_q) = draw.log_q {
+                        let neg = graph.unary(Unary::Neg, log_q);
+                        parts.push(neg);
+                    }
+                }
+            }
+        }
+    }
+    for (groups, parts) in [
+        (guide.locals.as_slice(), &mut local_parts),
+        (guide.globals.as_slice(), &mut global_parts),
+    ] {
+        for group in groups {
+            if let Some(q) = group.joint_log_q {
+                graph.set_origin(Some(info.symbol(group.draws[0].symbol).span));
+                let neg = graph.unary(Unary::Neg, q);
+                parts.push(neg);
+            }
+        }
+    }
+    graph.set_origin(None);
+    let local = lower::sum_nodes(graph, &local_parts).expect("internal: a model has a likelihood");
+    graph.label(local, "elbo.local");
+    let global = match lower::sum_nodes(graph, &global_parts) {
+        Some(node) => node,
+        None => graph.scalar(0.0),
+    };
+    graph.label(global, "elbo.global");
+    Parts { local, global }
+}
