@@ -2,17 +2,17 @@
 //!
 //! From a checked model and its data inputs this builds, in the caller's graph, one
 //! reparameterized draw of every latent and its log q:
-//! - **amortized locals** ([`encoder`]): an MLP reads each row's data (declarations
+//! - **amortized locals** (`encoder.rs`): an MLP reads each row's data (declarations
 //!   concatenated in order) and outputs a location and a softplus scale for every
 //!   local latent, q(z|x) = N(μ(x), diag σ(x)²) (Rezende et al. 2014; Kingma & Welling
 //!   2013), optionally followed by a normalizing flow ([`flow`]);
-//! - **free locals** ([`free`], `eta: free`): a location and a scale per training row,
+//! - **free locals** (`free.rs`, `eta: free`): a location and a scale per training row,
 //!   gathered by row index;
-//! - **globals** ([`globals`]): a mean-field or full-rank Gaussian (ADVI, Kucukelbir et
+//! - **globals** (`globals.rs`): a mean-field or full-rank Gaussian (ADVI, Kucukelbir et
 //!   al. 2017), one independent draw per batch row, optionally followed by a flow.
 //!
 //! Guide samples live in unconstrained space and are mapped to each latent's support
-//! ([`support`]) with the log-Jacobian folded into log q. Every node a latent's draw
+//! (`support.rs`) with the log-Jacobian folded into log q. Every node a latent's draw
 //! adds carries that latent's declaration as its origin (shared nodes the first
 //! latent's of their group), so a value that turns non-finite names a `.vi` line.
 //!
