@@ -2,7 +2,8 @@
 //!
 //! The pipeline: [`syntax`] parses a `.vi` file, [`check`] validates it into a
 //! [`check::ModelInfo`], [`lower`] turns it into an [`ir::Graph`] of the log joint,
-//! [`guide`] adds the automatic guide and the ELBO, [`autodiff`] evaluates and
+//! [`guide`] builds the automatic guide, [`objective`] combines both into the ELBO
+//! graph, [`autodiff`] evaluates and
 //! differentiates graphs, [`infer`] fits them; [`diag`] renders what is wrong,
 //! [`source`] ties files to the front end and [`cli`] is the command line.
 #![forbid(unsafe_code)]
