@@ -3,10 +3,26 @@
 
 use std::fmt::Write as _;
 
-use super::{FlowSpec, ModelInfo, Resolved, Shape, Symbol, SymbolKind};
+use super::hir::{self, Resolved, StmtKind};
+use super::{FlowSpec, ModelInfo, Shape, Symbol, SymbolId, SymbolKind};
 
 /// The summary of a checked model.
-pub fn summary(info: &ModelInfo) -> String {
+pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
+    let priors: Vec<(SymbolId, &Resolved)> = model
+        .stmts
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StmtKind::Prior { symbol, dist } => Some((*symbol, dist)),
+            _ => None,
+        })
+        .collect();
+    let prior = |symbol: &Symbol| {
+        let (_, dist) = priors
+            .iter()
+            .find(|(id, _)| info.lookup(&symbol.name) == Some(*id))
+            .expect("internal: every latent has a prior");
+        format!("{} ~ {}", ty(symbol), show(info, dist))
+    };
     let mut out = String::new();
     let mut section = |title: &str, rows: Vec<(String, String)>| {
         if rows.is_empty() {
@@ -18,40 +34,29 @@ pub fn summary(info: &ModelInfo) -> String {
             let _ = writeln!(out, "  {name:width$}  {text}");
         }
     };
-    let rows =
-        |pred: fn(&SymbolKind) -> bool, text: fn(&Symbol) -> String| -> Vec<(String, String)> {
-            info.symbols
-                .iter()
-                .filter(|s| pred(&s.kind))
-                .map(|s| (s.name.clone(), text(s)))
-                .collect()
-        };
-    section("data", rows(|k| matches!(k, SymbolKind::Data), ty));
+    let rows = |pred: fn(&SymbolKind) -> bool,
+                text: &dyn Fn(&Symbol) -> String|
+     -> Vec<(String, String)> {
+        info.symbols
+            .iter()
+            .filter(|s| pred(&s.kind))
+            .map(|s| (s.name.clone(), text(s)))
+            .collect()
+    };
+    section("data", rows(|k| matches!(k, SymbolKind::Data), &ty));
     section(
         "local latents",
-        rows(
-            |k| matches!(k, SymbolKind::Latent { .. }),
-            |s| match &s.kind {
-                SymbolKind::Latent { prior, .. } => format!("{} ~ {}", ty(s), dist(prior)),
-                _ => String::new(),
-            },
-        ),
+        rows(|k| matches!(k, SymbolKind::Latent { .. }), &prior),
     );
     section(
         "global latents",
-        rows(
-            |k| matches!(k, SymbolKind::Global { .. }),
-            |s| match &s.kind {
-                SymbolKind::Global { prior } => format!("{} ~ {}", ty(s), dist(prior)),
-                _ => String::new(),
-            },
-        ),
+        rows(|k| matches!(k, SymbolKind::Global {}), &prior),
     );
     section(
         "params",
         rows(
             |k| matches!(k, SymbolKind::Param { .. }),
-            |s| match &s.kind {
+            &|s| match &s.kind {
                 SymbolKind::Param { init } => format!("{} = {init}", ty(s)),
                 _ => String::new(),
             },
@@ -59,27 +64,25 @@ pub fn summary(info: &ModelInfo) -> String {
     );
     section(
         "nets",
-        rows(
-            |k| matches!(k, SymbolKind::Net(_)),
-            |s| match &s.kind {
-                SymbolKind::Net(net) => format!(
-                    "{} ({}), {} parameters",
-                    join_widths(&net.widths),
-                    net.activation.name(),
-                    net.param_count()
-                ),
-                _ => String::new(),
-            },
-        ),
+        rows(|k| matches!(k, SymbolKind::Net(_)), &|s| match &s.kind {
+            SymbolKind::Net(net) => format!(
+                "{} ({}), {} parameters",
+                join_widths(&net.widths),
+                net.activation.name(),
+                net.param_count()
+            ),
+            _ => String::new(),
+        }),
     );
-    let likelihood = info
-        .likelihoods
+    let likelihood = model
+        .stmts
         .iter()
-        .map(|l| {
-            (
-                info.symbol(l.data).name.clone(),
-                format!("~ {}", dist(&l.dist)),
-            )
+        .filter_map(|s| match &s.kind {
+            StmtKind::Likelihood { symbol, dist } => Some((
+                info.symbol(*symbol).name.clone(),
+                format!("~ {}", show(info, dist)),
+            )),
+            _ => None,
         })
         .collect();
     section("likelihood", likelihood);
@@ -111,7 +114,7 @@ pub fn summary(info: &ModelInfo) -> String {
     let has_globals = info
         .symbols
         .iter()
-        .any(|s| matches!(s.kind, SymbolKind::Global { .. }));
+        .any(|s| matches!(s.kind, SymbolKind::Global {}));
     let mut rows = vec![
         ("encoder".to_string(), encoder),
         ("free".to_string(), free),
@@ -135,13 +138,13 @@ fn ty(symbol: &Symbol) -> String {
 }
 
 /// A resolved distribution with its arguments named, in canonical order.
-fn dist(resolved: &Resolved) -> String {
+fn show(info: &ModelInfo, resolved: &Resolved) -> String {
     let args: Vec<String> = resolved
         .family
         .params()
         .iter()
         .zip(&resolved.args)
-        .map(|(p, a)| format!("{p} = {a}"))
+        .map(|(p, a)| format!("{p} = {}", a.display(info)))
         .collect();
     format!("{}({})", resolved.family, args.join(", "))
 }

@@ -27,11 +27,11 @@ pub mod flow;
 
 use thiserror::Error;
 
+use crate::check::hir::Model;
 use crate::check::{FlowSpec, GlobalsMode, GuideSpec, ModelInfo, SymbolId, SymbolKind};
 use crate::dist::{Elem, Family};
 use crate::ir::{Graph, Init, NodeId, Shape, Unary};
 use crate::lower::{self, Bindings, LogJoint, Role, value_shape};
-use crate::syntax::ast::Model;
 
 use flow::FlowKind;
 
