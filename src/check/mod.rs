@@ -629,4 +629,52 @@ mod tests {
         assert_eq!(info.guide.flow, FlowSpec::Planar(3));
         assert_eq!(info.guide.globals, GlobalsMode::Full);
     }
+
+    /// Expressions that are certainly positive (or certainly probabilities) pass where a
+    /// distribution needs them; only `real` ones are refused.
+    #[test]
+    fn certainly_positive_arguments_pass() {
+        let ok = "data x: real[3]\ndata y: real\ndata b: bool\ndata sd: positive\ndata n: int\n\
+                  global tau: positive ~ HalfNormal(1)\nparam s: positive = 0.5\n\
+                  param q: unit = 0.5\nlatent z: real[2] ~ Normal(0, 1)\nnet f = mlp(2 -> 1)\n\
+                  let w = tau * 2\n\
+                  y ~ Normal(0, w + exp(x[0]) * s / sd + softplus(f(z)) + 0.01 + n + sqrt(tau))\n\
+                  b ~ Bernoulli(probs = q * sigmoid(x[1]) * (1 - q))\n";
+        let p = program(ok);
+        assert_eq!(
+            p.info.symbol(p.info.lookup("w").expect("w")).elem,
+            Elem::Positive
+        );
+        for bad in [
+            "data y: real\ndata a: real\ny ~ Normal(0, a)\n",
+            "data y: real\ndata a: positive\ny ~ Normal(0, a - 1)\n",
+            "data y: real\ndata a: real\ny ~ Normal(0, abs(a))\n",
+            "data y: real\ndata n: int\ny ~ Normal(0, n)\n",
+            "data y: bool\ndata a: positive\ny ~ Bernoulli(probs = a)\n",
+            "data y: real[2]\ndata a: real\ny ~ Normal(0, [1, a])\n",
+        ] {
+            let errors = check(&parse(bad).expect("parses")).expect_err(bad);
+            assert!(
+                errors.iter().any(|d| d.message.contains("must be")),
+                "{bad}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_parameter_budget_covers_nets_and_the_encoder() {
+        let info = info(
+            "data x: real[4]\nlatent z: real[2] ~ Normal(0, 1)\nnet d = mlp(2 -> 4)\nx ~ Normal(d(z), 1)\n",
+        );
+        assert_eq!(info.encoder_widths(&[8]), Some(vec![4, 8, 4]));
+        assert_eq!(info.check_param_budget(&[8]), Ok(()));
+        let err = info
+            .check_param_budget(&[100_000, 100_000])
+            .expect_err("too many");
+        assert_eq!(
+            err.count,
+            2 * 4 + 4 + 4 * 100_000 + 100_000 + 100_000 * 100_000 + 100_000 + 100_000 * 4 + 4
+        );
+        assert!(err.to_string().contains("more than the limit of 268435456"));
+    }
 }
