@@ -166,6 +166,12 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// The graph being built, for the caller's own nodes between statements (the
+    /// values of the next bindings).
+    pub fn graph(&mut self) -> &mut Graph {
+        self.graph
+    }
+
     /// Lowers one statement, its nodes originating at the statement's span; the term of
     /// a `~` (a prior or a likelihood), `None` for a declaration. A statement declaring
     /// a param or a net creates graph parameters and is lowered once.
@@ -417,4 +423,47 @@ pub fn log_joint_graph(model: &hir::Model, info: &ModelInfo) -> (Graph, LogJoint
         .expect("internal: a checked model has a likelihood");
     graph.label(total, "log joint");
     (graph, joint, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::check;
+    use crate::syntax::parse;
+
+    /// The enumeration pattern: the likelihood lowered a second time with the global
+    /// bound to another node reads that node, and reuses the param made once.
+    #[test]
+    fn a_statement_lowers_again_with_other_bindings() {
+        let source = "data y: real\nglobal m: real ~ Normal(0, 1)\nparam s: positive = 1\ny ~ Normal(m + 1, s)\n";
+        let program = check(&parse(source).expect("parses")).expect("checks").0;
+        let (model, info) = (&program.model, &program.info);
+        let (y, m) = (info.lookup("y").expect("y"), info.lookup("m").expect("m"));
+        let mut graph = Graph::new();
+        let mut bindings = Bindings::new(info);
+        bindings.bind(y, graph.input("y", Shape::batch(1), false));
+        bindings.bind(m, graph.input("m", Shape::batch(1), true));
+        let mut lowerer = Lowerer::new(info, &mut graph);
+        let terms: Vec<Term> = model
+            .stmts
+            .iter()
+            .filter_map(|s| lowerer.stmt(s, &bindings))
+            .collect();
+        assert_eq!(
+            terms.iter().map(|t| t.role).collect::<Vec<_>>(),
+            [Role::Global, Role::Likelihood]
+        );
+        let likelihood = model.stmts.last().expect("the likelihood");
+        let three = lowerer.graph().scalar(3.0);
+        bindings.bind(m, three);
+        let again = lowerer.stmt(likelihood, &bindings).expect("a term");
+        let first = &terms[1];
+        assert_eq!((again.symbol, again.value), (first.symbol, first.value));
+        assert_eq!(again.args[1], first.args[1], "the param is made once");
+        assert_ne!(again.args[0], first.args[0]);
+        let params = lowerer.graph().param_count();
+        assert_eq!(params, 1);
+        // `m + 1` was lowered again over the new binding.
+        assert_eq!(graph.node(again.args[0]).inputs[0], three);
+    }
 }
