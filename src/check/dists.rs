@@ -385,6 +385,16 @@ impl Checker {
             }
             _ => format!("wrap it in {fixes}, which is always `{needed}`"),
         };
+        // A value on the real line is a logit: `Bernoulli(logits = x)` needs no squashing.
+        let has_logits = Family::by_surface_name(family.surface_name())
+            .iter()
+            .any(|f| f.params().contains(&"logits"));
+        let hint = match domain {
+            Domain::Probability if has_logits => {
+                format!("{hint}, or pass it as `logits = ...`")
+            }
+            _ => hint,
+        };
         Some(
             Diagnostic::error(
                 part.span,

@@ -4,24 +4,25 @@
 use std::fmt::Write as _;
 
 use super::hir::{self, Resolved, StmtKind};
-use super::{FlowSpec, ModelInfo, Shape, Symbol, SymbolId, SymbolKind};
+use super::{FlowSpec, ModelInfo, Shape, Symbol, SymbolKind};
 
 /// The summary of a checked model.
 pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
-    let priors: Vec<(SymbolId, &Resolved)> = model
-        .stmts
-        .iter()
-        .filter_map(|s| match &s.kind {
-            StmtKind::Prior { symbol, dist } => Some((*symbol, dist)),
-            _ => None,
-        })
-        .collect();
-    let prior = |symbol: &Symbol| {
-        let (_, dist) = priors
+    // Priors come in source order, which is the symbols' declaration order.
+    let priors = |global: bool| -> Vec<(String, String)> {
+        model
+            .stmts
             .iter()
-            .find(|(id, _)| info.lookup(&symbol.name) == Some(*id))
-            .expect("internal: every latent has a prior");
-        format!("{} ~ {}", ty(symbol), show(info, dist))
+            .filter_map(|s| match &s.kind {
+                StmtKind::Prior { symbol, dist } => Some((info.symbol(*symbol), dist)),
+                _ => None,
+            })
+            .filter(|(symbol, _)| matches!(symbol.kind, SymbolKind::Global {}) == global)
+            .map(|(symbol, dist)| {
+                let text = format!("{} ~ {}", ty(symbol), show(info, dist));
+                (symbol.name.clone(), text)
+            })
+            .collect()
     };
     let mut out = String::new();
     let mut section = |title: &str, rows: Vec<(String, String)>| {
@@ -34,29 +35,22 @@ pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
             let _ = writeln!(out, "  {name:width$}  {text}");
         }
     };
-    let rows = |pred: fn(&SymbolKind) -> bool,
-                text: &dyn Fn(&Symbol) -> String|
-     -> Vec<(String, String)> {
-        info.symbols
-            .iter()
-            .filter(|s| pred(&s.kind))
-            .map(|s| (s.name.clone(), text(s)))
-            .collect()
-    };
-    section("data", rows(|k| matches!(k, SymbolKind::Data), &ty));
-    section(
-        "local latents",
-        rows(|k| matches!(k, SymbolKind::Latent { .. }), &prior),
-    );
-    section(
-        "global latents",
-        rows(|k| matches!(k, SymbolKind::Global {}), &prior),
-    );
+    let rows =
+        |pred: fn(&SymbolKind) -> bool, text: fn(&Symbol) -> String| -> Vec<(String, String)> {
+            info.symbols
+                .iter()
+                .filter(|s| pred(&s.kind))
+                .map(|s| (s.name.clone(), text(s)))
+                .collect()
+        };
+    section("data", rows(|k| matches!(k, SymbolKind::Data), ty));
+    section("local latents", priors(false));
+    section("global latents", priors(true));
     section(
         "params",
         rows(
             |k| matches!(k, SymbolKind::Param { .. }),
-            &|s| match &s.kind {
+            |s| match &s.kind {
                 SymbolKind::Param { init } => format!("{} = {init}", ty(s)),
                 _ => String::new(),
             },
@@ -64,15 +58,18 @@ pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
     );
     section(
         "nets",
-        rows(|k| matches!(k, SymbolKind::Net(_)), &|s| match &s.kind {
-            SymbolKind::Net(net) => format!(
-                "{} ({}), {} parameters",
-                join_widths(&net.widths),
-                net.activation.name(),
-                net.param_count()
-            ),
-            _ => String::new(),
-        }),
+        rows(
+            |k| matches!(k, SymbolKind::Net(_)),
+            |s| match &s.kind {
+                SymbolKind::Net(net) => format!(
+                    "{} ({}), {} parameters",
+                    join_widths(&net.widths),
+                    net.activation.name(),
+                    net.param_count()
+                ),
+                _ => String::new(),
+            },
+        ),
     );
     let likelihood = model
         .stmts
