@@ -47,20 +47,6 @@ pub enum StmtKind {
     Let { symbol: SymbolId, expr: Expr },
 }
 
-impl StmtKind {
-    /// The symbol the statement declares or observes.
-    pub fn symbol(&self) -> SymbolId {
-        match self {
-            StmtKind::Data { symbol }
-            | StmtKind::Prior { symbol, .. }
-            | StmtKind::Likelihood { symbol, .. }
-            | StmtKind::Param { symbol, .. }
-            | StmtKind::Net { symbol, .. }
-            | StmtKind::Let { symbol, .. } => *symbol,
-        }
-    }
-}
-
 /// A distribution call resolved to one family, its arguments in the family's canonical
 /// parameter order ([`Family::params`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -205,7 +191,7 @@ impl fmt::Display for Shown<'_> {
 
 /// The element type of a literal: the narrowest of `unit`, `positive` and `real` that
 /// holds it.
-pub fn literal_elem(value: f64) -> Elem {
+pub(super) fn literal_elem(value: f64) -> Elem {
     if value > 0.0 && value < 1.0 {
         Elem::Unit
     } else if value > 0.0 {
@@ -217,7 +203,7 @@ pub fn literal_elem(value: f64) -> Elem {
 
 /// The narrowest element type holding values of both (`unit` and `positive` give
 /// `positive`; `bool` and `int` give `int`; anything else `real`).
-pub fn join(a: Elem, b: Elem) -> Elem {
+pub(super) fn join(a: Elem, b: Elem) -> Elem {
     if a.is_subset_of(b) {
         b
     } else if b.is_subset_of(a) {
@@ -235,7 +221,7 @@ fn positive(e: Elem) -> bool {
 /// The element type of `a op b`, elementwise; `a_is_one` when `a` is the literal 1, as
 /// `1 - p` of a `unit` stays `unit` (the complement of a probability). `-` otherwise
 /// gives `real`.
-pub fn binary_elem(op: BinOp, a: Elem, a_is_one: bool, b: Elem) -> Elem {
+pub(super) fn binary_elem(op: BinOp, a: Elem, a_is_one: bool, b: Elem) -> Elem {
     use Elem::*;
     match op {
         BinOp::Add if positive(a) && positive(b) => Positive,
@@ -258,7 +244,7 @@ pub fn binary_elem(op: BinOp, a: Elem, a_is_one: bool, b: Elem) -> Elem {
 }
 
 /// The element type of a builtin's result from its arguments'.
-pub fn builtin_elem(builtin: Builtin, args: &[Expr]) -> Elem {
+pub(super) fn builtin_elem(builtin: Builtin, args: &[Expr]) -> Elem {
     use Elem::*;
     let first = args.first().map_or(Real, |a| a.elem);
     match builtin {
