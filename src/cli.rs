@@ -306,7 +306,7 @@ fn run_check(path: &Path) -> Result<(), Failure> {
     let loaded = load(path)?;
     warn(&loaded);
     let mut out = io::stdout().lock();
-    write!(out, "{}", summary(&loaded.info))?;
+    write!(out, "{}", summary(&loaded.model, &loaded.info))?;
     out.flush()?;
     Ok(())
 }

@@ -5,18 +5,20 @@
 
 use std::path::Path;
 
-use crate::check::{ModelInfo, check};
+use crate::check::{ModelInfo, Program, check, hir};
 use crate::diag::{Diagnostic, render_all};
 use crate::error::Error;
-use crate::syntax::{ast::Model, parse};
+use crate::syntax::parse;
 
 /// A parsed and checked model with its source and warnings.
 #[derive(Debug)]
 pub struct Loaded {
     /// The name used in diagnostics (the path as given).
     pub file: String,
+    /// The text, without a byte-order mark; spans index into it.
     pub source: String,
-    pub model: Model,
+    /// The checked model, which is all later stages read (with `info`).
+    pub model: hir::Model,
     pub info: ModelInfo,
     pub warnings: Vec<Diagnostic>,
 }
@@ -41,15 +43,21 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
     analyze(&path.display().to_string(), source)
 }
 
-/// Parses and checks a model's text; `file` names it in diagnostics.
+/// Parses and checks a model's text; `file` names it in diagnostics. A UTF-8 byte-order
+/// mark at the start (which some Windows editors write) is dropped first, so that spans
+/// and columns count from the first visible character.
 pub fn analyze(file: &str, source: String) -> Result<Loaded, Error> {
+    let source = match source.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => source,
+    };
     let fail = |diagnostics| Error::Model {
         file: file.to_string(),
         text: source.clone(),
         diagnostics,
     };
     let model = parse(&source).map_err(fail)?;
-    let (info, warnings) = check(&model).map_err(fail)?;
+    let (Program { model, info }, warnings) = check(&model).map_err(fail)?;
     Ok(Loaded {
         file: file.to_string(),
         source,

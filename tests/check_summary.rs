@@ -12,7 +12,7 @@ fn summaries_of_the_examples() {
         let loaded = load(path).expect("the examples check");
         assert!(loaded.warnings.is_empty(), "{}", loaded.render_warnings());
         insta::with_settings!({ description => loaded.source.clone(), omit_expression => true }, {
-            insta::assert_snapshot!(summary(&loaded.info));
+            insta::assert_snapshot!(summary(&loaded.model, &loaded.info));
         });
     });
 }
@@ -63,5 +63,83 @@ fn the_binary_reports_invalid_utf8_and_binary_garbage() {
     let out = vic(&["check", &garbage.display().to_string()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid UTF-8 at byte 2"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A scratch directory for one test's model files.
+fn scratch(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("vic-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir
+}
+
+/// A flat sum of 100,000 terms is not nested: `vic check` accepts it and `vic graph`
+/// lowers it, with no stack overflow and one node per term.
+#[test]
+fn the_binary_checks_and_lowers_a_flat_sum_of_100000_terms() {
+    let dir = scratch("flat-sum");
+    let model = dir.join("sum.vi");
+    let sum = vec!["a"; 100_000].join(" + ");
+    std::fs::write(
+        &model,
+        format!("data y: real\ndata a: real\ny ~ Normal({sum}, 1)\n"),
+    )
+    .expect("write");
+    let path = model.display().to_string();
+    let check = vic(&["check", &path]);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let graph = vic(&["graph", &path]);
+    assert_eq!(graph.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&graph.stdout);
+    assert_eq!(text.matches(" add ").count(), 99_999, "one add per `+`");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A byte-order mark before the first statement is skipped, and columns count from
+/// the first visible character.
+#[test]
+fn the_binary_skips_a_byte_order_mark() {
+    let dir = scratch("bom");
+    let good = dir.join("good.vi");
+    std::fs::write(&good, "\u{feff}data y: real\ny ~ Normal(0, 1)\n").expect("write");
+    let out = vic(&["check", &good.display().to_string()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = dir.join("bad.vi");
+    std::fs::write(&bad, "\u{feff}data y: reel\ny ~ Normal(0, 1)\n").expect("write");
+    let out = vic(&["check", &bad.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.vi:1:9\n"), "{stderr}");
+    assert!(stderr.contains(" 1 | data y: reel\n"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A net of 10^12 parameters is refused by `vic check`, naming the count and the limit,
+/// instead of aborting on allocation in `fit`.
+#[test]
+fn the_binary_refuses_an_absurd_net() {
+    let dir = scratch("net-size");
+    let model = dir.join("big.vi");
+    std::fs::write(
+        &model,
+        "data x: real\ndata y: real\nnet f = mlp(1000000 -> 1000000 -> 1000000, tanh)\ny ~ Normal(f(x), 1)\n",
+    )
+    .expect("write");
+    let out = vic(&["check", &model.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("net `f` has 2000002000000 parameters, more than the limit of 268435456"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

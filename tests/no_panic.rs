@@ -105,6 +105,22 @@ fn deep_nesting_is_an_error_not_a_crash() {
     assert!(analyze("deep.vi", deep).is_err());
     let minus = format!("data y: real\ny ~ Normal({}1, 1)\n", "- ".repeat(100_000));
     assert!(analyze("minus.vi", minus).is_err());
+    // A flat sum is one level, however long.
     let long = format!("data y: real\ny ~ Normal({}1, 1)\n", "1 + ".repeat(100_000));
-    assert!(analyze("long.vi", long).is_err());
+    assert!(analyze("long.vi", long).is_ok());
+}
+
+/// Nesting the bracket pre-scan cannot see (a chain of 100,000 indexings) is one error
+/// for the whole expression, not one per 64 levels.
+#[test]
+fn one_deep_expression_is_one_error() {
+    let chain = format!(
+        "data v: real[2]\ndata y: real\ny ~ Normal(v{}, 1)\n",
+        "[0]".repeat(100_000)
+    );
+    let Err(vic::error::Error::Model { diagnostics, .. }) = analyze("chain.vi", chain) else {
+        panic!("a chain of 100,000 indexings is refused")
+    };
+    let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(messages, ["this expression is nested too deeply"]);
 }

@@ -2,10 +2,11 @@
 //! arguments in canonical order, their sizes against the variable's, literal arguments
 //! against their domains, and supports against declared types.
 
-use super::{Checker, Resolved, Shape};
+use super::hir::{self, Resolved};
+use super::{Checker, Shape, SymbolKind};
 use crate::diag::{Diagnostic, suggest};
-use crate::dist::{Elem, Family, Use};
-use crate::syntax::ast::{DistCall, Expr, ExprKind, Ident, Type};
+use crate::dist::{Domain, Elem, Family, Use};
+use crate::syntax::ast::{DistCall, Ident, Type};
 
 /// The variable a distribution is about.
 struct Target<'a> {
@@ -22,12 +23,12 @@ impl Checker {
         ty: &Type,
         shape: Shape,
         call: &DistCall,
-    ) -> Option<Resolved> {
+    ) -> Result<Resolved, Elem> {
         let target = Target {
             name: &name.name,
             shape,
         };
-        let resolved = self.distribution(call, &target)?;
+        let resolved = self.distribution(call, &target).ok_or(ty.elem)?;
         let family = resolved.family;
         if !family.allows(Use::Prior) {
             self.error(
@@ -40,7 +41,7 @@ impl Checker {
                     "latents need a continuous distribution, such as `Normal`, `Gamma` or `Beta`",
                 ),
             );
-            return None;
+            return Err(family.support());
         }
         if family.support() != ty.elem {
             self.error(
@@ -60,9 +61,9 @@ impl Checker {
                     with_size(family.support(), shape)
                 )),
             );
-            return None;
+            return Err(family.support());
         }
-        Some(resolved)
+        Ok(resolved)
     }
 
     /// The likelihood of a `~` statement: the data's type must lie in the support.
@@ -109,7 +110,8 @@ impl Checker {
     }
 
     fn distribution(&mut self, call: &DistCall, target: &Target<'_>) -> Option<Resolved> {
-        let shapes: Vec<Option<Shape>> = call.args.iter().map(|a| self.expr(&a.value)).collect();
+        let mut checked: Vec<Option<hir::Expr>> =
+            call.args.iter().map(|a| self.expr(&a.value)).collect();
         let family = self.family(call)?;
         let params = family.params();
         let mut slots: Vec<Option<usize>> = vec![None; params.len()];
@@ -210,10 +212,9 @@ impl Checker {
         }
         let mut args = Vec::with_capacity(params.len());
         for (index, slot) in slots.iter().enumerate() {
-            let arg = &call.args[slot.expect("internal: every slot is filled")];
-            let shape = shapes[slot.expect("internal: every slot is filled")];
-            ok &= self.argument(family, index, &arg.value, shape, target);
-            args.push(arg.value.clone());
+            let value = checked[slot.expect("internal: every slot is filled")].take();
+            ok &= self.argument(family, index, value.as_ref(), target);
+            args.extend(value);
         }
         ok.then_some(Resolved { family, args })
     }
@@ -295,17 +296,19 @@ impl Checker {
         None
     }
 
-    /// Checks one argument's size against the variable and a literal against its domain.
+    /// Checks one argument's size against the variable, a literal against its domain,
+    /// and any other expression's element type against the domain: a scale must be
+    /// certainly positive, a probability certainly in [0, 1].
     fn argument(
         &mut self,
         family: Family,
         index: usize,
-        value: &Expr,
-        shape: Option<Shape>,
+        value: Option<&hir::Expr>,
         target: &Target<'_>,
     ) -> bool {
         let param = family.params()[index];
-        let Some(shape) = shape else { return false };
+        let Some(value) = value else { return false };
+        let shape = value.shape;
         let size_ok = if family.is_elementwise() {
             shape == Shape::Scalar || shape == target.shape
         } else {
@@ -326,30 +329,83 @@ impl Checker {
             return false;
         }
         let domain = family.param_domain(index);
-        let literals: Vec<&Expr> = match &value.kind {
-            ExprKind::Number(_) => vec![value],
-            ExprKind::Vector(items) => items.iter().collect(),
-            _ => Vec::new(),
+        let parts: Vec<&hir::Expr> = match &value.kind {
+            hir::ExprKind::Vector(items) => items.iter().collect(),
+            _ => vec![value],
         };
         let mut ok = true;
-        for literal in literals {
-            if let ExprKind::Number(v) = literal.kind
-                && !domain.contains(v)
-            {
-                self.error(
-                    Diagnostic::error(
-                        literal.span,
-                        format!(
-                            "the `{param}` of `{family}` must be {}, but is {v}",
-                            domain.describe()
-                        ),
-                    )
-                    .with_label(format!("must be {}", domain.describe())),
-                );
-                ok = false;
-            }
+        for part in parts {
+            let d = match part.kind {
+                hir::ExprKind::Number(v) if !domain.contains(v) => Diagnostic::error(
+                    part.span,
+                    format!(
+                        "the `{param}` of `{family}` must be {}, but is {v}",
+                        domain.describe()
+                    ),
+                )
+                .with_label(format!("must be {}", domain.describe())),
+                hir::ExprKind::Number(_) => continue,
+                _ => match self.outside(family, index, part) {
+                    Some(d) => d,
+                    None => continue,
+                },
+            };
+            self.error(d);
+            ok = false;
         }
         ok
+    }
+
+    /// An error when an expression's element type does not keep it inside `domain`
+    /// (`Normal(0, a)` with `a: real` would fail only during fitting).
+    fn outside(&self, family: Family, index: usize, part: &hir::Expr) -> Option<Diagnostic> {
+        let (param, domain) = (family.params()[index], family.param_domain(index));
+        let (needed, fixes, risk) = match domain {
+            Domain::Real => return None,
+            Domain::Positive if part.elem.is_subset_of(Elem::Positive) => return None,
+            Domain::Probability if matches!(part.elem, Elem::Unit | Elem::Bool) => return None,
+            Domain::Positive => (
+                Elem::Positive,
+                "`exp(...)` or `softplus(...)`",
+                "may be zero or negative",
+            ),
+            Domain::Probability => (Elem::Unit, "`sigmoid(...)`", "may be outside 0 to 1"),
+        };
+        let symbol = match part.kind {
+            hir::ExprKind::Symbol(id) => Some(&self.symbols[id.0]),
+            _ => None,
+        };
+        let what = match symbol {
+            Some(s) => format!("`{}` is `{}`", s.name, part.elem),
+            None => format!("this expression is `{}`", part.elem),
+        };
+        let hint = match symbol {
+            Some(s) if !matches!(s.kind, SymbolKind::Let) => {
+                format!("declare `{}` as `{needed}`, or wrap it in {fixes}", s.name)
+            }
+            _ => format!("wrap it in {fixes}, which is always `{needed}`"),
+        };
+        // A value on the real line is a logit: `Bernoulli(logits = x)` needs no squashing.
+        let has_logits = Family::by_surface_name(family.surface_name())
+            .iter()
+            .any(|f| f.params().contains(&"logits"));
+        let hint = match domain {
+            Domain::Probability if has_logits => {
+                format!("{hint}, or pass it as `logits = ...`")
+            }
+            _ => hint,
+        };
+        Some(
+            Diagnostic::error(
+                part.span,
+                format!(
+                    "the `{param}` of `{family}` must be {}, but {what}",
+                    domain.describe()
+                ),
+            )
+            .with_label(format!("`{}`: {risk}", part.elem))
+            .with_hint(hint),
+        )
     }
 }
 

@@ -1,48 +1,49 @@
-//! Expressions: names, builtin and net calls, and the shape (scalar or vector size) of
-//! every value, with scalars broadcasting to vectors.
+//! Expressions: names resolved to symbols, builtin and net calls, and the shape (scalar
+//! or vector size) and element type of every value, with scalars broadcasting to
+//! vectors. Each checked expression becomes a typed [`hir::Expr`].
 //!
-//! A `None` shape means an error was already reported below, so nothing above it
-//! reports the same problem again.
+//! A `None` result means an error was already reported below, so nothing above it
+//! reports the same problem again. Recursion follows the tree's real nesting, which the
+//! parser bounds; a flat chain `a + b + ...` is walked in a loop.
 
+use super::hir::{self, binary_elem, builtin_elem, join, literal_elem};
 use super::{Checker, MAX_SIZE, Shape, SymbolKind, output_shape};
 use crate::diag::{Diagnostic, Span, suggest};
-use crate::syntax::ast::{Expr, ExprKind, Ident, Size};
+use crate::dist::Elem;
+use crate::syntax::ast::{BinOp, Expr, ExprKind, Ident, Size};
 
 use super::info::Builtin;
 
 impl Checker {
-    pub(super) fn expr(&mut self, expr: &Expr) -> Option<Shape> {
+    pub(super) fn expr(&mut self, expr: &Expr) -> Option<hir::Expr> {
+        let typed = |kind, elem, shape| hir::Expr {
+            kind,
+            elem,
+            shape,
+            span: expr.span,
+        };
         match &expr.kind {
-            ExprKind::Number(_) => Some(Shape::Scalar),
+            ExprKind::Number(v) => Some(typed(
+                hir::ExprKind::Number(*v),
+                literal_elem(*v),
+                Shape::Scalar,
+            )),
             ExprKind::Vector(items) => self.vector(items, expr.span),
-            ExprKind::Name(name) => self.name(name),
-            ExprKind::Neg(inner) => self.expr(inner),
-            ExprKind::Binary { op, lhs, rhs } => {
-                let (l, r) = (self.expr(lhs), self.expr(rhs));
-                match (l?, r?) {
-                    (Shape::Vector(a), Shape::Vector(b)) if a != b => {
-                        self.error(
-                            Diagnostic::error(
-                                expr.span,
-                                format!(
-                                    "`{}` of vectors of unequal sizes {a} and {b}",
-                                    op.symbol()
-                                ),
-                            )
-                            .with_label(format!("size {a} {} size {b}", op.symbol()))
-                            .with_hint(
-                                "elementwise operations need equal sizes, or a scalar on one side",
-                            ),
-                        );
-                        None
-                    }
-                    (Shape::Scalar, other) | (other, Shape::Scalar) => Some(other),
-                    (same, _) => Some(same),
-                }
+            ExprKind::Name(name) => self.name(name, expr.span),
+            ExprKind::Neg(inner) => {
+                let inner = self.expr(inner)?;
+                let shape = inner.shape;
+                Some(typed(
+                    hir::ExprKind::Neg(Box::new(inner)),
+                    Elem::Real,
+                    shape,
+                ))
             }
+            ExprKind::Binary { first, rest } => self.chain(first, rest),
             ExprKind::Call { func, args } => self.call(func, args, expr.span),
             ExprKind::Index { base, index } => {
-                let n = self.indexable(base)?;
+                let base = self.expr(base)?;
+                let n = self.indexable(&base)?;
                 if index.value >= n {
                     self.error(
                         Diagnostic::error(
@@ -57,16 +58,82 @@ impl Checker {
                     );
                     return None;
                 }
-                Some(Shape::Scalar)
+                let elem = base.elem;
+                let kind = hir::ExprKind::Index {
+                    base: Box::new(base),
+                    index: index.value,
+                };
+                Some(typed(kind, elem, Shape::Scalar))
             }
             ExprKind::Slice { base, start, end } => {
-                let n = self.indexable(base)?;
-                self.slice(n, start, end)
+                let base = self.expr(base)?;
+                let n = self.indexable(&base)?;
+                let shape = self.slice(n, start, end)?;
+                let elem = base.elem;
+                let kind = hir::ExprKind::Slice {
+                    base: Box::new(base),
+                    start: start.value,
+                    end: end.value,
+                };
+                Some(typed(kind, elem, shape))
             }
         }
     }
 
-    fn vector(&mut self, items: &[Expr], span: Span) -> Option<Shape> {
+    /// `first op1 e1 op2 e2 ...`, folded left to right: each operator's sizes are checked
+    /// against the value so far. After a mismatch the remaining operands are still
+    /// checked for their own errors, but no mismatch is reported twice.
+    fn chain(&mut self, first: &Expr, rest: &[(BinOp, Expr)]) -> Option<hir::Expr> {
+        let head = self.expr(first);
+        let mut acc = head.as_ref().map(|h| (h.elem, h.shape));
+        let mut span = first.span;
+        let mut links = Vec::with_capacity(rest.len());
+        for (op, operand) in rest {
+            span = span.to(operand.span);
+            let rhs = self.expr(operand);
+            if let (Some((elem, shape)), Some(r)) = (acc, &rhs) {
+                let shape = self.combine(*op, shape, r.shape, span);
+                // Only the first link's left operand can be the literal of `1 - p`.
+                let one = links.is_empty() && first.kind == ExprKind::Number(1.0);
+                acc = shape.map(|shape| (binary_elem(*op, elem, one, r.elem), shape));
+            } else {
+                acc = None;
+            }
+            links.push(rhs.map(|r| (*op, r)));
+        }
+        let (elem, shape) = acc?;
+        let rest = links.into_iter().collect::<Option<Vec<_>>>()?;
+        Some(hir::Expr {
+            kind: hir::ExprKind::Binary {
+                first: Box::new(head?),
+                rest,
+            },
+            elem,
+            shape,
+            span,
+        })
+    }
+
+    /// The shape of `a op b`, or `None` after reporting vectors of unequal sizes.
+    fn combine(&mut self, op: BinOp, a: Shape, b: Shape, span: Span) -> Option<Shape> {
+        match (a, b) {
+            (Shape::Vector(a), Shape::Vector(b)) if a != b => {
+                self.error(
+                    Diagnostic::error(
+                        span,
+                        format!("`{}` of vectors of unequal sizes {a} and {b}", op.symbol()),
+                    )
+                    .with_label(format!("size {a} {} size {b}", op.symbol()))
+                    .with_hint("elementwise operations need equal sizes, or a scalar on one side"),
+                );
+                None
+            }
+            (Shape::Scalar, other) | (other, Shape::Scalar) => Some(other),
+            (same, _) => Some(same),
+        }
+    }
+
+    fn vector(&mut self, items: &[Expr], span: Span) -> Option<hir::Expr> {
         if items.is_empty() {
             self.error(
                 Diagnostic::error(span, "a vector literal needs at least one element")
@@ -75,16 +142,17 @@ impl Checker {
             return None;
         }
         let mut ok = true;
+        let mut checked = Vec::with_capacity(items.len());
         for item in items {
             match self.expr(item) {
-                Some(Shape::Scalar) => {}
-                Some(shape) => {
+                Some(e) if e.shape == Shape::Scalar => checked.push(e),
+                Some(e) => {
                     self.error(
                         Diagnostic::error(
                             item.span,
                             "the elements of a vector literal must be scalars",
                         )
-                        .with_label(format!("{shape}"))
+                        .with_label(format!("{}", e.shape))
                         .with_hint("join vectors with `concat(a, b)`"),
                     );
                     ok = false;
@@ -92,10 +160,19 @@ impl Checker {
                 None => ok = false,
             }
         }
-        ok.then_some(Shape::Vector(items.len()))
+        if !ok {
+            return None;
+        }
+        let elem = checked.iter().map(|e| e.elem).reduce(join)?;
+        Some(hir::Expr {
+            kind: hir::ExprKind::Vector(checked),
+            elem,
+            shape: Shape::Vector(items.len()),
+            span,
+        })
     }
 
-    fn name(&mut self, name: &Ident) -> Option<Shape> {
+    fn name(&mut self, name: &Ident, span: Span) -> Option<hir::Expr> {
         let id = self.resolve(name)?;
         let symbol = &self.symbols[id.0];
         if let SymbolKind::Net(_) = symbol.kind {
@@ -109,12 +186,17 @@ impl Checker {
             );
             return None;
         }
-        Some(symbol.shape)
+        Some(hir::Expr {
+            kind: hir::ExprKind::Symbol(id),
+            elem: symbol.elem,
+            shape: symbol.shape,
+            span,
+        })
     }
 
     /// The size of a vector being indexed or sliced.
-    fn indexable(&mut self, base: &Expr) -> Option<usize> {
-        match self.expr(base)? {
+    fn indexable(&mut self, base: &hir::Expr) -> Option<usize> {
+        match base.shape {
             Shape::Vector(n) => Some(n),
             Shape::Scalar => {
                 self.error(
@@ -155,8 +237,8 @@ impl Checker {
         Some(Shape::Vector(end.value - start.value))
     }
 
-    fn call(&mut self, func: &Ident, args: &[Expr], span: Span) -> Option<Shape> {
-        let shapes: Vec<Option<Shape>> = args.iter().map(|a| self.expr(a)).collect();
+    fn call(&mut self, func: &Ident, args: &[Expr], span: Span) -> Option<hir::Expr> {
+        let checked: Vec<Option<hir::Expr>> = args.iter().map(|a| self.expr(a)).collect();
         if let Some(&id) = self.by_name.get(&func.name) {
             self.used[id.0] = true;
             if self.broken[id.0] {
@@ -175,8 +257,8 @@ impl Checker {
                 return None;
             };
             let (input, output) = (net.widths[0], net.widths[net.widths.len() - 1]);
-            let shapes: Vec<Shape> = shapes.into_iter().collect::<Option<_>>()?;
-            let given: usize = shapes.iter().map(|s| s.width()).sum();
+            let checked: Vec<hir::Expr> = checked.into_iter().collect::<Option<_>>()?;
+            let given: usize = checked.iter().map(|e| e.shape.width()).sum();
             if args.is_empty() || given != input {
                 self.error(
                     Diagnostic::error(
@@ -194,7 +276,12 @@ impl Checker {
                 );
                 return None;
             }
-            return Some(output_shape(output));
+            return Some(hir::Expr {
+                kind: hir::ExprKind::NetCall(id, checked),
+                elem: Elem::Real,
+                shape: output_shape(output),
+                span,
+            });
         }
         let Some(builtin) = Builtin::from_name(&func.name) else {
             if self.declared.contains_key(&func.name) {
@@ -217,8 +304,15 @@ impl Checker {
             self.error(d);
             return None;
         };
-        let shapes: Vec<Shape> = shapes.into_iter().collect::<Option<_>>()?;
-        self.builtin(builtin, func, &shapes, span)
+        let checked: Vec<hir::Expr> = checked.into_iter().collect::<Option<_>>()?;
+        let shapes: Vec<Shape> = checked.iter().map(|e| e.shape).collect();
+        let shape = self.builtin(builtin, func, &shapes, span)?;
+        Some(hir::Expr {
+            elem: builtin_elem(builtin, &checked),
+            kind: hir::ExprKind::Builtin(builtin, checked),
+            shape,
+            span,
+        })
     }
 
     fn builtin(

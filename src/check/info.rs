@@ -1,5 +1,5 @@
-//! `ModelInfo`: what the checker learned about a model, kept beside the AST (which is
-//! never modified), plus the small vocabularies later stages share with it: builtin
+//! `ModelInfo`: the symbol table of a checked model (the [`hir`](super::hir) refers to
+//! it by [`SymbolId`]), plus the small vocabularies later stages share with it: builtin
 //! functions, activations and the guide's settings.
 //!
 //! Nothing here depends on pest or prints; the guide stage and the CLI may use
@@ -10,15 +10,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::diag::Span;
-use crate::dist::{Elem, Family};
-use crate::syntax::ast::Expr;
+use crate::dist::Elem;
 
 /// Everything later stages need about a checked model, in declaration order.
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
     pub symbols: Vec<Symbol>,
-    /// The `~` statements over data, in statement order.
-    pub likelihoods: Vec<Likelihood>,
     pub guide: GuideSpec,
     pub(super) by_name: HashMap<String, SymbolId>,
 }
@@ -52,6 +49,41 @@ impl ModelInfo {
             .sum()
     }
 
+    /// The layer widths of the guide's encoder with these hidden widths: the data in,
+    /// a location and a scale for every amortized latent out. `None` when there are no
+    /// amortized latents and so no encoder.
+    pub fn encoder_widths(&self, hidden: &[usize]) -> Option<Vec<usize>> {
+        let amortized = self.amortized_width();
+        (amortized > 0).then(|| {
+            let mut widths = vec![self.data_width()];
+            widths.extend(hidden);
+            widths.push(amortized.saturating_mul(2));
+            widths
+        })
+    }
+
+    /// Checks that the model's nets plus a guide encoder with these hidden widths stay
+    /// within [`MAX_PARAMS`]. The checker applies it to the `guide` block's encoder; the
+    /// CLI applies it to `--encoder-hidden` before building anything.
+    pub fn check_param_budget(&self, hidden: &[usize]) -> Result<(), TooManyParams> {
+        let nets = self
+            .symbols
+            .iter()
+            .filter_map(|s| match &s.kind {
+                SymbolKind::Net(net) => Some(net.param_count()),
+                _ => None,
+            })
+            .fold(0, usize::saturating_add);
+        let encoder = self
+            .encoder_widths(hidden)
+            .map_or(0, |widths| param_count(&widths));
+        let count = nets.saturating_add(encoder);
+        if count > MAX_PARAMS {
+            return Err(TooManyParams { count });
+        }
+        Ok(())
+    }
+
     /// The total width of the local latents the encoder amortizes (not `free` ones).
     pub fn amortized_width(&self) -> usize {
         self.of_kind(|k| matches!(k, SymbolKind::Latent { free: false, .. }))
@@ -70,9 +102,8 @@ pub struct Symbol {
     pub name: String,
     /// The span of the name in its declaration.
     pub span: Span,
-    /// The index of the declaring statement in `Model::stmts`.
-    pub stmt: usize,
     pub kind: SymbolKind,
+    /// The declared type; for a `let`, what its expression certainly is.
     pub elem: Elem,
     /// For a net, the shape of its output.
     pub shape: Shape,
@@ -82,14 +113,13 @@ pub struct Symbol {
 pub enum SymbolKind {
     Data,
     /// A local latent; `free` when the guide gives it free per-row parameters instead
-    /// of the encoder.
+    /// of the encoder. Its prior is the HIR's `Prior` statement.
     Latent {
-        prior: Resolved,
         free: bool,
     },
-    Global {
-        prior: Resolved,
-    },
+    /// A global latent; its prior is the HIR's `Prior` statement. Braced like `Latent`,
+    /// so that `Global { .. }` patterns read the same as `Latent { .. }` ones.
+    Global {},
     Param {
         init: f64,
     },
@@ -103,7 +133,7 @@ impl SymbolKind {
         match self {
             SymbolKind::Data => "data",
             SymbolKind::Latent { .. } => "latent",
-            SymbolKind::Global { .. } => "global",
+            SymbolKind::Global {} => "global",
             SymbolKind::Param { .. } => "param",
             SymbolKind::Net(_) => "net",
             SymbolKind::Let => "let",
@@ -137,22 +167,6 @@ impl fmt::Display for Shape {
     }
 }
 
-/// A distribution call resolved to one family, its arguments in the family's canonical
-/// parameter order ([`Family::params`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Resolved {
-    pub family: Family,
-    pub args: Vec<Expr>,
-}
-
-/// One `NAME ~ DIST` statement over data.
-#[derive(Debug, Clone)]
-pub struct Likelihood {
-    pub data: SymbolId,
-    pub dist: Resolved,
-    pub span: Span,
-}
-
 /// A net: its layer widths (input first) and hidden activation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetInfo {
@@ -163,11 +177,35 @@ pub struct NetInfo {
 impl NetInfo {
     /// Weights plus biases over all layers.
     pub fn param_count(&self) -> usize {
-        self.widths
-            .windows(2)
-            .map(|w| w[0].saturating_mul(w[1]).saturating_add(w[1]))
-            .fold(0, usize::saturating_add)
+        param_count(&self.widths)
     }
+}
+
+/// Weights plus biases of an mlp with these layer widths (saturating, so an absurd net
+/// gives `usize::MAX`, not an overflow).
+pub fn param_count(widths: &[usize]) -> usize {
+    widths
+        .windows(2)
+        .map(|w| w[0].saturating_mul(w[1]).saturating_add(w[1]))
+        .fold(0, usize::saturating_add)
+}
+
+/// The most parameters (f32 values) a model's nets and guide encoder may have together:
+/// 2^28, which is 1 GiB of values. Training keeps a gradient and Adam's two moments
+/// beside each value (4 GiB in all), and the graph's activations come on top, so a model
+/// at the limit still fits the 24 GiB of a developer's machine with room to spare; the
+/// largest models this language targets (a VAE on 28x28 images with a few 512-unit
+/// layers, about 1.5M parameters) are more than a hundred times below it. Beyond it the
+/// allocation itself would abort the process, so the checker refuses it with a message.
+pub const MAX_PARAMS: usize = 1 << 28;
+
+/// Nets and an encoder whose parameters exceed [`MAX_PARAMS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the nets and the guide's encoder have {count} parameters in all, more than the limit of {MAX_PARAMS} (2^28, 1 GiB of values)"
+)]
+pub struct TooManyParams {
+    pub count: usize,
 }
 
 /// The hidden activation of an mlp.

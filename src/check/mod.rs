@@ -2,16 +2,19 @@
 //! guide block of a parsed model (SPEC sections 1 and 6).
 //!
 //! It reports every problem it finds, never stops at the first, and never modifies the
-//! AST: what it learns goes into a [`ModelInfo`] side table. It never prints.
+//! AST. What it learns becomes a [`Program`]: the resolved, typed [`hir::Model`] and its
+//! symbol table [`ModelInfo`]; later stages never see the AST. It never prints.
 
 mod dists;
 mod exprs;
 mod guide;
+pub mod hir;
 mod info;
 mod summary;
 
 use std::collections::HashMap;
 
+pub use hir::Resolved;
 pub use info::*;
 pub use summary::summary;
 
@@ -22,15 +25,28 @@ use crate::syntax::ast::{self, Ident, Model, StmtKind, Type};
 /// The largest size, index bound or mlp width accepted.
 pub const MAX_SIZE: usize = 1_000_000;
 
+/// A checked model: the HIR and the symbol table its [`SymbolId`]s index.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub model: hir::Model,
+    pub info: ModelInfo,
+}
+
 /// A checked model and its warnings, or every diagnostic (errors and warnings, in
 /// source order) when there is at least one error.
-pub type Checked = Result<(ModelInfo, Vec<Diagnostic>), Vec<Diagnostic>>;
+pub type Checked = Result<(Program, Vec<Diagnostic>), Vec<Diagnostic>>;
 
 /// Checks a parsed model.
 pub fn check(model: &Model) -> Checked {
     let mut checker = Checker::new(model);
     for (index, stmt) in model.stmts.iter().enumerate() {
-        checker.stmt(index, stmt);
+        checker.current = index;
+        if let Some(kind) = checker.stmt(stmt) {
+            checker.stmts.push(hir::Stmt {
+                kind,
+                span: stmt.span,
+            });
+        }
     }
     checker.finish(model)
 }
@@ -49,7 +65,8 @@ struct Checker {
     /// Symbols whose declaration had an error: their uses are not reported again.
     broken: Vec<bool>,
     declared: HashMap<String, Declared>,
-    likelihoods: Vec<Likelihood>,
+    /// The HIR of the statements checked so far.
+    stmts: Vec<hir::Stmt>,
     /// The first `~` over each data symbol, to report a second.
     observed: HashMap<SymbolId, Span>,
     guide: Option<(usize, Span)>,
@@ -81,7 +98,7 @@ impl Checker {
             used: Vec::new(),
             broken: Vec::new(),
             declared,
-            likelihoods: Vec::new(),
+            stmts: Vec::new(),
             observed: HashMap::new(),
             guide: None,
             diagnostics: Vec::new(),
@@ -93,54 +110,77 @@ impl Checker {
         self.diagnostics.push(diagnostic);
     }
 
-    fn stmt(&mut self, index: usize, stmt: &ast::Stmt) {
-        self.current = index;
+    /// Checks one statement and declares its name; its HIR if it is well formed (the
+    /// HIR is only used when the whole model is).
+    fn stmt(&mut self, stmt: &ast::Stmt) -> Option<hir::StmtKind> {
         match &stmt.kind {
             StmtKind::Data { name, ty } => {
                 let shape = self.ty(ty);
-                self.declare(name, SymbolKind::Data, ty.elem, shape);
+                self.declare(name, SymbolKind::Data, ty.elem, shape)
+                    .map(|symbol| hir::StmtKind::Data { symbol })
             }
             StmtKind::Latent { name, ty, dist } | StmtKind::Global { name, ty, dist } => {
                 let shape = self.ty(ty);
                 let prior = self.prior(name, ty, shape, dist);
-                let kind = match (&stmt.kind, prior) {
-                    (_, None) => None,
-                    (StmtKind::Latent { .. }, Some(prior)) => {
-                        Some(SymbolKind::Latent { prior, free: false })
-                    }
-                    (_, Some(prior)) => Some(SymbolKind::Global { prior }),
+                let kind = match &stmt.kind {
+                    StmtKind::Latent { .. } => SymbolKind::Latent { free: false },
+                    _ => SymbolKind::Global {},
                 };
                 // A bad prior still declares the name, so later uses are not reported too.
-                let kind = kind.unwrap_or(SymbolKind::Let);
-                self.declare(name, kind, ty.elem, shape);
+                let (kind, elem) = match &prior {
+                    Ok(_) => (kind, ty.elem),
+                    Err(elem) => (SymbolKind::Let, *elem),
+                };
+                let symbol = self.declare(name, kind, elem, shape)?;
+                Some(hir::StmtKind::Prior {
+                    symbol,
+                    dist: prior.ok()?,
+                })
             }
             StmtKind::Param { name, ty, init } => {
                 let shape = self.ty(ty);
                 let init = self.param(name, ty, init);
-                self.declare(name, SymbolKind::Param { init }, ty.elem, shape);
+                let symbol = self.declare(name, SymbolKind::Param { init }, ty.elem, shape)?;
+                Some(hir::StmtKind::Param { symbol, init })
             }
             StmtKind::Net { name, mlp } => {
-                let net = self.net(mlp);
+                let net = self.net(name, mlp);
                 let shape = net.as_ref().map_or(Shape::Scalar, |n| {
                     output_shape(n.widths.last().copied().unwrap_or(1))
                 });
-                self.declare_or_break(name, net.map(SymbolKind::Net), Elem::Real, shape);
+                let symbol = self.declare_or_break(
+                    name,
+                    net.clone().map(SymbolKind::Net),
+                    Elem::Real,
+                    shape,
+                )?;
+                Some(hir::StmtKind::Net { symbol, net: net? })
             }
             StmtKind::Let { name, value } => {
-                let shape = self.expr(value);
-                let kind = shape.map(|_| SymbolKind::Let);
-                self.declare_or_break(name, kind, Elem::Real, shape.unwrap_or(Shape::Scalar));
+                let expr = self.expr(value);
+                let (elem, shape) = expr
+                    .as_ref()
+                    .map_or((Elem::Real, Shape::Scalar), |e| (e.elem, e.shape));
+                let kind = expr.as_ref().map(|_| SymbolKind::Let);
+                let symbol = self.declare_or_break(name, kind, elem, shape)?;
+                Some(hir::StmtKind::Let {
+                    symbol,
+                    expr: expr?,
+                })
             }
             StmtKind::Observe { name, dist } => self.observe(name, dist, stmt.span),
-            StmtKind::Guide(block) => match self.guide {
-                Some((_, first)) => self.error(
-                    Diagnostic::error(block.span, "the model has two `guide` blocks")
-                        .with_label("second guide block")
-                        .with_note(first, "first guide block")
-                        .with_hint("merge the settings into one block"),
-                ),
-                None => self.guide = Some((index, block.span)),
-            },
+            StmtKind::Guide(block) => {
+                match self.guide {
+                    Some((_, first)) => self.error(
+                        Diagnostic::error(block.span, "the model has two `guide` blocks")
+                            .with_label("second guide block")
+                            .with_note(first, "first guide block")
+                            .with_hint("merge the settings into one block"),
+                    ),
+                    None => self.guide = Some((self.current, block.span)),
+                }
+                None
+            }
         }
     }
 
@@ -178,18 +218,21 @@ impl Checker {
         kind: Option<SymbolKind>,
         elem: Elem,
         shape: Shape,
-    ) {
+    ) -> Option<SymbolId> {
         let broken = kind.is_none();
-        if self.declare(name, kind.unwrap_or(SymbolKind::Let), elem, shape)
-            && broken
-            && let Some(last) = self.broken.last_mut()
-        {
-            *last = true;
-        }
+        let symbol = self.declare(name, kind.unwrap_or(SymbolKind::Let), elem, shape)?;
+        self.broken[symbol.0] = broken;
+        Some(symbol)
     }
 
-    /// Declares a symbol; false (after reporting it) if the name is taken.
-    fn declare(&mut self, name: &Ident, kind: SymbolKind, elem: Elem, shape: Shape) -> bool {
+    /// Declares a symbol; `None` (after reporting it) if the name is taken.
+    fn declare(
+        &mut self,
+        name: &Ident,
+        kind: SymbolKind,
+        elem: Elem,
+        shape: Shape,
+    ) -> Option<SymbolId> {
         if let Some(&first) = self.by_name.get(&name.name) {
             let first = &self.symbols[first.0];
             let message = format!("`{}` is declared twice", name.name);
@@ -201,21 +244,20 @@ impl Checker {
                     .with_note(first_span, note)
                     .with_hint("rename one of them"),
             );
-            return false;
+            return None;
         }
         let id = SymbolId(self.symbols.len());
         self.by_name.insert(name.name.clone(), id);
         self.symbols.push(Symbol {
             name: name.name.clone(),
             span: name.span,
-            stmt: self.current,
             kind,
             elem,
             shape,
         });
         self.used.push(false);
         self.broken.push(false);
-        true
+        Some(id)
     }
 
     /// Resolves a name used in an expression or a `~`, reporting unknown names and
@@ -292,7 +334,7 @@ impl Checker {
         value
     }
 
-    fn net(&mut self, mlp: &ast::Mlp) -> Option<NetInfo> {
+    fn net(&mut self, name: &Ident, mlp: &ast::Mlp) -> Option<NetInfo> {
         let mut widths = Vec::new();
         for width in &mlp.widths {
             match width.value {
@@ -319,7 +361,26 @@ impl Checker {
             return None;
         }
         let activation = self.activation(mlp)?;
-        (widths.len() == mlp.widths.len()).then_some(NetInfo { widths, activation })
+        if widths.len() != mlp.widths.len() {
+            return None;
+        }
+        let net = NetInfo { widths, activation };
+        let count = net.param_count();
+        if count > MAX_PARAMS {
+            self.error(
+                Diagnostic::error(
+                    mlp.span,
+                    format!(
+                        "net `{}` has {count} parameters, more than the limit of {MAX_PARAMS} (2^28, 1 GiB of values)",
+                        name.name
+                    ),
+                )
+                .with_label("too many parameters")
+                .with_hint("use narrower layers"),
+            );
+            return None;
+        }
+        Some(net)
     }
 
     /// The activation of an mlp: required when it has hidden layers; `tanh` otherwise,
@@ -351,11 +412,11 @@ impl Checker {
         activation
     }
 
-    fn observe(&mut self, name: &Ident, dist: &ast::DistCall, span: Span) {
+    fn observe(&mut self, name: &Ident, dist: &ast::DistCall, span: Span) -> Option<hir::StmtKind> {
         let Some(id) = self.resolve(name) else {
             // Still check the distribution's own arguments.
             self.dist_args_only(dist);
-            return;
+            return None;
         };
         let symbol = &self.symbols[id.0];
         if !matches!(symbol.kind, SymbolKind::Data) {
@@ -367,7 +428,7 @@ impl Checker {
                     .with_hint("a latent's distribution is given in its declaration: `latent z: real ~ Normal(0, 1)`"),
             );
             self.dist_args_only(dist);
-            return;
+            return None;
         }
         if let Some(&first) = self.observed.get(&id) {
             self.error(
@@ -376,21 +437,16 @@ impl Checker {
                     .with_note(first, "first observed here")
                     .with_hint("a data value has one likelihood; remove one of the lines"),
             );
-            return;
+            return None;
         }
         self.observed.insert(id, span);
         let (elem, shape) = (symbol.elem, symbol.shape);
-        if let Some(dist) = self.likelihood(name, elem, shape, dist) {
-            self.likelihoods.push(Likelihood {
-                data: id,
-                dist,
-                span,
-            });
-        }
+        let dist = self.likelihood(name, elem, shape, dist)?;
+        Some(hir::StmtKind::Likelihood { symbol: id, dist })
     }
 
     fn finish(mut self, model: &Model) -> Checked {
-        if self.likelihoods.is_empty() && !self.observed_any() {
+        if !self.observed_any() {
             let span = model.stmts.first().map_or(Span::new(0, 0), |s| s.span);
             self.error(
                 Diagnostic::error(span, "the model has no likelihood term")
@@ -426,17 +482,39 @@ impl Checker {
             .with_hint(hint);
             self.diagnostics.push(warning);
         }
+        let info = ModelInfo {
+            symbols: std::mem::take(&mut self.symbols),
+            guide,
+            by_name: std::mem::take(&mut self.by_name),
+        };
+        // Each net was held to the limit on its own; this is their sum with the encoder.
+        if !self.diagnostics.iter().any(Diagnostic::is_error)
+            && let Err(e) = info.check_param_budget(&info.guide.encoder_hidden)
+        {
+            let span = match self.guide {
+                Some((_, span)) => span,
+                None => info
+                    .symbols
+                    .iter()
+                    .filter_map(|s| match &s.kind {
+                        SymbolKind::Net(net) => Some((net.param_count(), s.span)),
+                        _ => None,
+                    })
+                    .max_by_key(|(count, _)| *count)
+                    .map_or(Span::new(0, 0), |(_, span)| span),
+            };
+            self.error(
+                Diagnostic::error(span, e.to_string())
+                    .with_label("too many parameters")
+                    .with_hint("use narrower layers"),
+            );
+        }
         self.diagnostics.sort_by_key(|d| (d.span.start, d.span.end));
         if self.diagnostics.iter().any(Diagnostic::is_error) {
             return Err(self.diagnostics);
         }
-        let info = ModelInfo {
-            symbols: self.symbols,
-            likelihoods: self.likelihoods,
-            guide,
-            by_name: self.by_name,
-        };
-        Ok((info, self.diagnostics))
+        let model = hir::Model { stmts: self.stmts };
+        Ok((Program { model, info }, self.diagnostics))
     }
 
     /// Whether some `~` statement named a data symbol, even one whose distribution failed.
@@ -460,30 +538,53 @@ mod tests {
     use crate::dist::Family;
     use crate::syntax::parse;
 
-    fn info(source: &str) -> ModelInfo {
+    fn program(source: &str) -> Program {
         let model = parse(source).expect("parses");
         check(&model).expect("checks").0
     }
 
+    fn info(source: &str) -> ModelInfo {
+        program(source).info
+    }
+
+    /// The families of the likelihood terms, in order.
+    fn likelihoods(source: &str) -> Vec<Family> {
+        let program = program(source);
+        program
+            .model
+            .stmts
+            .iter()
+            .filter_map(|s| match &s.kind {
+                hir::StmtKind::Likelihood { dist, .. } => Some(dist.family),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn arguments_come_out_in_canonical_order() {
-        let info = info("data y: real\ny ~ Normal(scale = 2, loc = 1)\n");
-        let term = &info.likelihoods[0];
-        assert_eq!(term.dist.family, Family::Normal);
-        let args: Vec<String> = term.dist.args.iter().map(|a| a.to_string()).collect();
+        let p = program("data y: real\ny ~ Normal(scale = 2, loc = 1)\n");
+        let hir::StmtKind::Likelihood { symbol, dist } = &p.model.stmts[1].kind else {
+            panic!("a likelihood: {:?}", p.model.stmts)
+        };
+        assert_eq!(dist.family, Family::Normal);
+        let args: Vec<String> = dist
+            .args
+            .iter()
+            .map(|a| a.display(&p.info).to_string())
+            .collect();
         assert_eq!(args, ["1", "2"]);
-        assert_eq!(info.symbol(term.data).name, "y");
+        assert_eq!(p.info.symbol(*symbol).name, "y");
     }
 
     #[test]
     fn argument_names_pick_the_parameterization() {
-        let info = info(
+        let families = likelihoods(
             "data x: real\ndata b: bool\ndata n: int\nb ~ Bernoulli(logits = x)\nn ~ Poisson(log_rate = x)\n",
         );
-        assert_eq!(info.likelihoods[0].dist.family, Family::BernoulliLogits);
-        assert_eq!(info.likelihoods[1].dist.family, Family::PoissonLogRate);
-        let info2 = self::info("data b: bool\nb ~ Bernoulli(0.3)\n");
-        assert_eq!(info2.likelihoods[0].dist.family, Family::BernoulliProbs);
+        assert_eq!(families, [Family::BernoulliLogits, Family::PoissonLogRate]);
+        let families = likelihoods("data b: bool\nb ~ Bernoulli(0.3)\n");
+        assert_eq!(families, [Family::BernoulliProbs]);
     }
 
     #[test]
@@ -527,5 +628,53 @@ mod tests {
         assert_eq!(info.guide.encoder_activation, Activation::Relu);
         assert_eq!(info.guide.flow, FlowSpec::Planar(3));
         assert_eq!(info.guide.globals, GlobalsMode::Full);
+    }
+
+    /// Expressions that are certainly positive (or certainly probabilities) pass where a
+    /// distribution needs them; only `real` ones are refused.
+    #[test]
+    fn certainly_positive_arguments_pass() {
+        let ok = "data x: real[3]\ndata y: real\ndata b: bool\ndata sd: positive\ndata n: int\n\
+                  global tau: positive ~ HalfNormal(1)\nparam s: positive = 0.5\n\
+                  param q: unit = 0.5\nlatent z: real[2] ~ Normal(0, 1)\nnet f = mlp(2 -> 1)\n\
+                  let w = tau * 2\n\
+                  y ~ Normal(0, w + exp(x[0]) * s / sd + softplus(f(z)) + 0.01 + n + sqrt(tau))\n\
+                  b ~ Bernoulli(probs = q * sigmoid(x[1]) * (1 - q))\n";
+        let p = program(ok);
+        assert_eq!(
+            p.info.symbol(p.info.lookup("w").expect("w")).elem,
+            Elem::Positive
+        );
+        for bad in [
+            "data y: real\ndata a: real\ny ~ Normal(0, a)\n",
+            "data y: real\ndata a: positive\ny ~ Normal(0, a - 1)\n",
+            "data y: real\ndata a: real\ny ~ Normal(0, abs(a))\n",
+            "data y: real\ndata n: int\ny ~ Normal(0, n)\n",
+            "data y: bool\ndata a: positive\ny ~ Bernoulli(probs = a)\n",
+            "data y: real[2]\ndata a: real\ny ~ Normal(0, [1, a])\n",
+        ] {
+            let errors = check(&parse(bad).expect("parses")).expect_err(bad);
+            assert!(
+                errors.iter().any(|d| d.message.contains("must be")),
+                "{bad}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_parameter_budget_covers_nets_and_the_encoder() {
+        let info = info(
+            "data x: real[4]\nlatent z: real[2] ~ Normal(0, 1)\nnet d = mlp(2 -> 4)\nx ~ Normal(d(z), 1)\n",
+        );
+        assert_eq!(info.encoder_widths(&[8]), Some(vec![4, 8, 4]));
+        assert_eq!(info.check_param_budget(&[8]), Ok(()));
+        let err = info
+            .check_param_budget(&[100_000, 100_000])
+            .expect_err("too many");
+        assert_eq!(
+            err.count,
+            2 * 4 + 4 + 4 * 100_000 + 100_000 + 100_000 * 100_000 + 100_000 + 100_000 * 4 + 4
+        );
+        assert!(err.to_string().contains("more than the limit of 268435456"));
     }
 }

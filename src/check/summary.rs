@@ -3,10 +3,27 @@
 
 use std::fmt::Write as _;
 
-use super::{FlowSpec, ModelInfo, Resolved, Shape, Symbol, SymbolKind};
+use super::hir::{self, Resolved, StmtKind};
+use super::{FlowSpec, ModelInfo, Shape, Symbol, SymbolKind};
 
 /// The summary of a checked model.
-pub fn summary(info: &ModelInfo) -> String {
+pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
+    // Priors come in source order, which is the symbols' declaration order.
+    let priors = |global: bool| -> Vec<(String, String)> {
+        model
+            .stmts
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StmtKind::Prior { symbol, dist } => Some((info.symbol(*symbol), dist)),
+                _ => None,
+            })
+            .filter(|(symbol, _)| matches!(symbol.kind, SymbolKind::Global {}) == global)
+            .map(|(symbol, dist)| {
+                let text = format!("{} ~ {}", ty(symbol), show(info, dist));
+                (symbol.name.clone(), text)
+            })
+            .collect()
+    };
     let mut out = String::new();
     let mut section = |title: &str, rows: Vec<(String, String)>| {
         if rows.is_empty() {
@@ -27,26 +44,8 @@ pub fn summary(info: &ModelInfo) -> String {
                 .collect()
         };
     section("data", rows(|k| matches!(k, SymbolKind::Data), ty));
-    section(
-        "local latents",
-        rows(
-            |k| matches!(k, SymbolKind::Latent { .. }),
-            |s| match &s.kind {
-                SymbolKind::Latent { prior, .. } => format!("{} ~ {}", ty(s), dist(prior)),
-                _ => String::new(),
-            },
-        ),
-    );
-    section(
-        "global latents",
-        rows(
-            |k| matches!(k, SymbolKind::Global { .. }),
-            |s| match &s.kind {
-                SymbolKind::Global { prior } => format!("{} ~ {}", ty(s), dist(prior)),
-                _ => String::new(),
-            },
-        ),
-    );
+    section("local latents", priors(false));
+    section("global latents", priors(true));
     section(
         "params",
         rows(
@@ -72,14 +71,15 @@ pub fn summary(info: &ModelInfo) -> String {
             },
         ),
     );
-    let likelihood = info
-        .likelihoods
+    let likelihood = model
+        .stmts
         .iter()
-        .map(|l| {
-            (
-                info.symbol(l.data).name.clone(),
-                format!("~ {}", dist(&l.dist)),
-            )
+        .filter_map(|s| match &s.kind {
+            StmtKind::Likelihood { symbol, dist } => Some((
+                info.symbol(*symbol).name.clone(),
+                format!("~ {}", show(info, dist)),
+            )),
+            _ => None,
         })
         .collect();
     section("likelihood", likelihood);
@@ -111,7 +111,7 @@ pub fn summary(info: &ModelInfo) -> String {
     let has_globals = info
         .symbols
         .iter()
-        .any(|s| matches!(s.kind, SymbolKind::Global { .. }));
+        .any(|s| matches!(s.kind, SymbolKind::Global {}));
     let mut rows = vec![
         ("encoder".to_string(), encoder),
         ("free".to_string(), free),
@@ -135,13 +135,13 @@ fn ty(symbol: &Symbol) -> String {
 }
 
 /// A resolved distribution with its arguments named, in canonical order.
-fn dist(resolved: &Resolved) -> String {
+fn show(info: &ModelInfo, resolved: &Resolved) -> String {
     let args: Vec<String> = resolved
         .family
         .params()
         .iter()
         .zip(&resolved.args)
-        .map(|(p, a)| format!("{p} = {a}"))
+        .map(|(p, a)| format!("{p} = {}", a.display(info)))
         .collect();
     format!("{}({})", resolved.family, args.join(", "))
 }

@@ -11,12 +11,12 @@ use rand::rngs::StdRng;
 use rand_distr::{Beta, Cauchy, Distribution, Gamma, LogNormal, Poisson, StandardNormal, StudentT};
 
 use crate::autodiff::Executor;
+use crate::check::hir::Model;
 use crate::check::{ModelInfo, SymbolKind};
 use crate::dist::Family;
 use crate::ir::{NodeId, Op, Rows};
 use crate::lower::{self, Role};
 use crate::objective::ElboGraph;
-use crate::syntax::ast::Model;
 
 use super::evaluate::EvalError;
 use super::session::{NamedParam, Session, load_named_params};

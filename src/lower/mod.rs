@@ -8,13 +8,22 @@
 //! graph binds them to inputs, the ELBO graph binds latents to guide samples. `param`s
 //! and `net` weights are created here as graph parameters.
 //!
+//! It reads only the checker's HIR ([`hir::Model`]) and symbol table: names are already
+//! [`SymbolId`]s and arguments already in canonical order, so nothing here looks a name
+//! up by its text or knows the syntax tree. A statement is lowered by
+//! [`Lowerer::stmt`], which reads data, latent and global values from the bindings it is
+//! given at that call: lowering a statement again with other bindings (one value of an
+//! enumerated discrete latent, say) gives another term over the same params and nets.
+//!
 //! Lowering never fails on a checked model: every shape it builds was verified by the
 //! checker, so a mismatch is an internal bug and panics with an `internal:` message.
+//! It recurses only along an expression's real nesting, which the parser bounds; a flat
+//! chain `a + b + ...` is folded in a loop.
 
+use crate::check::hir::{self, BinOp, Expr, ExprKind, Resolved, StmtKind};
 use crate::check::{Activation, Builtin, ModelInfo, Shape as SymShape, SymbolId, SymbolKind};
 use crate::dist::{Elem, Family};
 use crate::ir::{Affine, Graph, Init, NodeId, Rows, Shape, Unary};
-use crate::syntax::ast::{BinOp, Expr, ExprKind, Model, StmtKind};
 
 /// The nodes the caller supplies for data, latents and globals, by symbol.
 #[derive(Debug, Clone)]
@@ -119,104 +128,103 @@ pub fn param_storage_name(name: &str, elem: Elem) -> String {
 }
 
 /// Lowers `model` into `graph`, reading data, latents and globals from `bindings`.
-pub fn lower(model: &Model, info: &ModelInfo, graph: &mut Graph, bindings: &Bindings) -> LogJoint {
-    let mut lowerer = Lowerer {
-        info,
-        graph,
-        nodes: vec![None; info.symbols.len()],
-        nets: vec![None; info.symbols.len()],
-        terms: Vec::new(),
-    };
-    for (index, stmt) in model.stmts.iter().enumerate() {
-        lowerer.graph.set_origin(Some(stmt.span));
-        lowerer.stmt(index, &stmt.kind, bindings);
-    }
-    lowerer.graph.set_origin(None);
+pub fn lower(
+    model: &hir::Model,
+    info: &ModelInfo,
+    graph: &mut Graph,
+    bindings: &Bindings,
+) -> LogJoint {
+    let mut lowerer = Lowerer::new(info, graph);
+    let terms = model
+        .stmts
+        .iter()
+        .filter_map(|stmt| lowerer.stmt(stmt, bindings))
+        .collect();
     LogJoint {
-        terms: lowerer.terms,
+        terms,
         nodes: lowerer.nodes,
     }
 }
 
-struct Lowerer<'a> {
+/// Lowers HIR statements one at a time into a graph, keeping the nodes of params, lets
+/// and nets for the statements after them.
+pub struct Lowerer<'a> {
     info: &'a ModelInfo,
     graph: &'a mut Graph,
+    /// Every symbol's node so far: bound values, params and lets.
     nodes: Vec<Option<NodeId>>,
     nets: Vec<Option<(Vec<Affine>, Unary)>>,
-    terms: Vec<Term>,
 }
 
-impl Lowerer<'_> {
-    fn symbol_of(&self, name: &str) -> SymbolId {
-        self.info
-            .lookup(name)
-            .expect("internal: the checker resolved every name")
+impl<'a> Lowerer<'a> {
+    pub fn new(info: &'a ModelInfo, graph: &'a mut Graph) -> Lowerer<'a> {
+        Lowerer {
+            info,
+            graph,
+            nodes: vec![None; info.symbols.len()],
+            nets: vec![None; info.symbols.len()],
+        }
     }
 
-    fn stmt(&mut self, index: usize, kind: &StmtKind, bindings: &Bindings) {
-        let declared = |name: &str| {
-            let id = self.symbol_of(name);
-            debug_assert_eq!(self.info.symbol(id).stmt, index);
-            id
+    /// The graph being built, for the caller's own nodes between statements (the
+    /// values of the next bindings).
+    pub fn graph(&mut self) -> &mut Graph {
+        self.graph
+    }
+
+    /// Lowers one statement, its nodes originating at the statement's span; the term of
+    /// a `~` (a prior or a likelihood), `None` for a declaration. A statement declaring
+    /// a param or a net creates graph parameters and is lowered once.
+    pub fn stmt(&mut self, stmt: &hir::Stmt, bindings: &Bindings) -> Option<Term> {
+        self.graph.set_origin(Some(stmt.span));
+        let term = match &stmt.kind {
+            StmtKind::Data { symbol } => {
+                self.nodes[symbol.0] = Some(self.bound(bindings, *symbol));
+                None
+            }
+            StmtKind::Prior { symbol, dist } => {
+                let value = self.bound(bindings, *symbol);
+                self.nodes[symbol.0] = Some(value);
+                let role = match self.info.symbol(*symbol).kind {
+                    SymbolKind::Latent { .. } => Role::Local,
+                    _ => Role::Global,
+                };
+                Some(self.term(*symbol, role, dist, value, bindings))
+            }
+            StmtKind::Likelihood { symbol, dist } => {
+                let value = self.bound(bindings, *symbol);
+                Some(self.term(*symbol, Role::Likelihood, dist, value, bindings))
+            }
+            StmtKind::Param { symbol, init } => {
+                let s = self.info.symbol(*symbol);
+                let node = self.param(&s.name, s.elem, s.shape.width(), *init);
+                self.nodes[symbol.0] = Some(node);
+                None
+            }
+            StmtKind::Net { symbol, net } => {
+                let name = &self.info.symbol(*symbol).name;
+                let layers = self.graph.mlp_params(name, &net.widths);
+                self.nets[symbol.0] = Some((layers, activation_op(net.activation)));
+                None
+            }
+            StmtKind::Let { symbol, expr } => {
+                let node = self.expr(expr, bindings);
+                let name = self.info.symbol(*symbol).name.clone();
+                self.graph.label(node, name);
+                self.nodes[symbol.0] = Some(node);
+                None
+            }
         };
-        match kind {
-            StmtKind::Data { name, .. } => {
-                let id = declared(&name.name);
-                self.nodes[id.0] = Some(bound(bindings, id, &name.name));
-            }
-            StmtKind::Latent { name, .. } | StmtKind::Global { name, .. } => {
-                let id = declared(&name.name);
-                let value = bound(bindings, id, &name.name);
-                self.nodes[id.0] = Some(value);
-                let (prior, role) = match &self.info.symbol(id).kind {
-                    SymbolKind::Latent { prior, .. } => (prior, Role::Local),
-                    SymbolKind::Global { prior } => (prior, Role::Global),
-                    _ => unreachable!("internal: a latent statement declares a latent"),
-                };
-                self.term(id, role, prior.family, &prior.args, value);
-            }
-            StmtKind::Param { name, ty, .. } => {
-                let id = declared(&name.name);
-                let SymbolKind::Param { init } = self.info.symbol(id).kind else {
-                    unreachable!("internal: a param statement declares a param")
-                };
-                let width = self.info.symbol(id).shape.width();
-                let node = self.param(&name.name, ty.elem, width, init);
-                self.nodes[id.0] = Some(node);
-            }
-            StmtKind::Net { name, .. } => {
-                let id = declared(&name.name);
-                let SymbolKind::Net(net) = &self.info.symbol(id).kind else {
-                    unreachable!("internal: a net statement declares a net")
-                };
-                let layers = self.graph.mlp_params(&name.name, &net.widths);
-                self.nets[id.0] = Some((layers, activation_op(net.activation)));
-            }
-            StmtKind::Let { name, value } => {
-                let id = declared(&name.name);
-                let node = self.expr(value);
-                self.graph.label(node, name.name.clone());
-                self.nodes[id.0] = Some(node);
-            }
-            StmtKind::Observe { name, .. } => {
-                let id = self.symbol_of(&name.name);
-                let likelihood = self
-                    .info
-                    .likelihoods
-                    .iter()
-                    .find(|l| l.data == id)
-                    .expect("internal: every observation has a likelihood");
-                let value = self.nodes[id.0].expect("internal: data is bound before use");
-                self.term(
-                    id,
-                    Role::Likelihood,
-                    likelihood.dist.family,
-                    &likelihood.dist.args,
-                    value,
-                );
-            }
-            StmtKind::Guide(_) => {}
-        }
+        self.graph.set_origin(None);
+        term
+    }
+
+    /// The node of a data, latent or global value: the caller's binding.
+    fn bound(&self, bindings: &Bindings, id: SymbolId) -> NodeId {
+        bindings.get(id).unwrap_or_else(|| {
+            let name = &self.info.symbol(id).name;
+            panic!("internal: `{name}` was not bound before lowering")
+        })
     }
 
     /// A `param`, stored unconstrained: `exp` of a log for `positive`, `sigmoid` of a
@@ -240,23 +248,32 @@ impl Lowerer<'_> {
         }
     }
 
-    fn term(&mut self, symbol: SymbolId, role: Role, family: Family, args: &[Expr], value: NodeId) {
-        let args: Vec<NodeId> = args.iter().map(|a| self.expr(a)).collect();
-        let density = self.graph.log_density(family, value, &args);
+    fn term(
+        &mut self,
+        symbol: SymbolId,
+        role: Role,
+        dist: &Resolved,
+        value: NodeId,
+        bindings: &Bindings,
+    ) -> Term {
+        let args: Vec<NodeId> = dist.args.iter().map(|a| self.expr(a, bindings)).collect();
+        let density = self.graph.log_density(dist.family, value, &args);
         let summed = self.graph.sum_cols(density);
         let name = &self.info.symbol(symbol).name;
         self.graph.label(summed, format!("log p({name})"));
-        self.terms.push(Term {
+        Term {
             symbol,
             role,
-            family,
+            family: dist.family,
             value,
             args,
             log_density: summed,
-        });
+        }
     }
 
-    fn expr(&mut self, expr: &Expr) -> NodeId {
+    /// Lowers an expression. A data, latent or global symbol reads the current
+    /// bindings; a param or let reads the node its statement made.
+    pub fn expr(&mut self, expr: &Expr, bindings: &Bindings) -> NodeId {
         match &expr.kind {
             ExprKind::Number(v) => self.graph.scalar(*v as f32),
             ExprKind::Vector(items) => {
@@ -270,49 +287,54 @@ impl Lowerer<'_> {
                 match numbers {
                     Some(values) => self.graph.constant(1, values.len(), values),
                     None => {
-                        let parts: Vec<NodeId> = items.iter().map(|e| self.expr(e)).collect();
+                        let parts: Vec<NodeId> =
+                            items.iter().map(|e| self.expr(e, bindings)).collect();
                         self.concat(&parts)
                     }
                 }
             }
-            ExprKind::Name(ident) => {
-                let id = self.symbol_of(&ident.name);
-                self.nodes[id.0].expect("internal: names are declared before use")
-            }
+            ExprKind::Symbol(id) => bindings
+                .get(*id)
+                .or(self.nodes[id.0])
+                .expect("internal: names are declared before use"),
             ExprKind::Neg(inner) => {
-                let x = self.expr(inner);
+                let x = self.expr(inner, bindings);
                 self.graph.unary(Unary::Neg, x)
             }
-            ExprKind::Binary { op, lhs, rhs } => {
-                let a = self.expr(lhs);
-                let b = self.expr(rhs);
-                match op {
-                    BinOp::Add => self.graph.add(a, b),
-                    BinOp::Sub => self.graph.sub(a, b),
-                    BinOp::Mul => self.graph.mul(a, b),
-                    BinOp::Div => self.graph.div(a, b),
+            ExprKind::Binary { first, rest } => {
+                let mut acc = self.expr(first, bindings);
+                for (op, operand) in rest {
+                    let b = self.expr(operand, bindings);
+                    acc = match op {
+                        BinOp::Add => self.graph.add(acc, b),
+                        BinOp::Sub => self.graph.sub(acc, b),
+                        BinOp::Mul => self.graph.mul(acc, b),
+                        BinOp::Div => self.graph.div(acc, b),
+                    };
                 }
+                acc
             }
-            ExprKind::Call { func, args } => {
-                let args: Vec<NodeId> = args.iter().map(|a| self.expr(a)).collect();
-                if let Some(builtin) = Builtin::from_name(&func.name) {
-                    return self.builtin(builtin, &args);
-                }
-                let id = self.symbol_of(&func.name);
-                let (layers, activation) = self.nets[id.0]
+            ExprKind::Builtin(builtin, args) => {
+                let args: Vec<NodeId> = args.iter().map(|a| self.expr(a, bindings)).collect();
+                self.builtin(*builtin, &args)
+            }
+            ExprKind::NetCall(net, args) => {
+                let args: Vec<NodeId> = args.iter().map(|a| self.expr(a, bindings)).collect();
+                let (layers, activation) = self.nets[net.0]
                     .clone()
                     .expect("internal: a called name is a net declared above");
                 let input = self.concat(&args);
                 let out = self.graph.apply_mlp(input, &layers, activation);
-                self.graph.label(out, format!("{}(..)", func.name))
+                let name = &self.info.symbol(*net).name;
+                self.graph.label(out, format!("{name}(..)"))
             }
             ExprKind::Index { base, index } => {
-                let x = self.expr(base);
-                self.graph.slice_cols(x, index.value, index.value + 1)
+                let x = self.expr(base, bindings);
+                self.graph.slice_cols(x, *index, *index + 1)
             }
             ExprKind::Slice { base, start, end } => {
-                let x = self.expr(base);
-                self.graph.slice_cols(x, start.value, end.value)
+                let x = self.expr(base, bindings);
+                self.graph.slice_cols(x, *start, *end)
             }
         }
     }
@@ -370,12 +392,6 @@ impl Lowerer<'_> {
     }
 }
 
-fn bound(bindings: &Bindings, id: SymbolId, name: &str) -> NodeId {
-    bindings
-        .get(id)
-        .unwrap_or_else(|| panic!("internal: `{name}` was not bound before lowering"))
-}
-
 /// The shape a symbol's value has in a graph: one row per batch row.
 pub fn value_shape(shape: SymShape) -> Shape {
     Shape::batch(shape.width())
@@ -384,13 +400,13 @@ pub fn value_shape(shape: SymShape) -> Shape {
 /// Builds the standalone log-joint graph of a model: data, local latents and globals
 /// are batch inputs (latents and globals differentiable, on their constrained scale),
 /// and the output is the per-row log joint, `[R, 1]`.
-pub fn log_joint_graph(model: &Model, info: &ModelInfo) -> (Graph, LogJoint, NodeId) {
+pub fn log_joint_graph(model: &hir::Model, info: &ModelInfo) -> (Graph, LogJoint, NodeId) {
     let mut graph = Graph::new();
     let mut bindings = Bindings::new(info);
     for (i, symbol) in info.symbols.iter().enumerate() {
         let differentiable = match symbol.kind {
             SymbolKind::Data => false,
-            SymbolKind::Latent { .. } | SymbolKind::Global { .. } => true,
+            SymbolKind::Latent { .. } | SymbolKind::Global {} => true,
             _ => continue,
         };
         graph.set_origin(Some(symbol.span));
@@ -407,4 +423,47 @@ pub fn log_joint_graph(model: &Model, info: &ModelInfo) -> (Graph, LogJoint, Nod
         .expect("internal: a checked model has a likelihood");
     graph.label(total, "log joint");
     (graph, joint, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::check;
+    use crate::syntax::parse;
+
+    /// The enumeration pattern: the likelihood lowered a second time with the global
+    /// bound to another node reads that node, and reuses the param made once.
+    #[test]
+    fn a_statement_lowers_again_with_other_bindings() {
+        let source = "data y: real\nglobal m: real ~ Normal(0, 1)\nparam s: positive = 1\ny ~ Normal(m + 1, s)\n";
+        let program = check(&parse(source).expect("parses")).expect("checks").0;
+        let (model, info) = (&program.model, &program.info);
+        let (y, m) = (info.lookup("y").expect("y"), info.lookup("m").expect("m"));
+        let mut graph = Graph::new();
+        let mut bindings = Bindings::new(info);
+        bindings.bind(y, graph.input("y", Shape::batch(1), false));
+        bindings.bind(m, graph.input("m", Shape::batch(1), true));
+        let mut lowerer = Lowerer::new(info, &mut graph);
+        let terms: Vec<Term> = model
+            .stmts
+            .iter()
+            .filter_map(|s| lowerer.stmt(s, &bindings))
+            .collect();
+        assert_eq!(
+            terms.iter().map(|t| t.role).collect::<Vec<_>>(),
+            [Role::Global, Role::Likelihood]
+        );
+        let likelihood = model.stmts.last().expect("the likelihood");
+        let three = lowerer.graph().scalar(3.0);
+        bindings.bind(m, three);
+        let again = lowerer.stmt(likelihood, &bindings).expect("a term");
+        let first = &terms[1];
+        assert_eq!((again.symbol, again.value), (first.symbol, first.value));
+        assert_eq!(again.args[1], first.args[1], "the param is made once");
+        assert_ne!(again.args[0], first.args[0]);
+        let params = lowerer.graph().param_count();
+        assert_eq!(params, 1);
+        // `m + 1` was lowered again over the new binding.
+        assert_eq!(graph.node(again.args[0]).inputs[0], three);
+    }
 }

@@ -22,7 +22,7 @@ use crate::check::{GuideSpec, ModelInfo, SymbolId, SymbolKind};
 use crate::guide::{self, GuideError, GuideNoise};
 use crate::ir::{Graph, InputId, Leaf, NodeId};
 use crate::lower::{self, Bindings, LogJoint, value_shape};
-use crate::syntax::ast::Model;
+use crate::check::hir::Model;
 
 pub use kl::KlMode;
 pub use scale::MinibatchScale;

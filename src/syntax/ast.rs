@@ -109,10 +109,14 @@ pub enum ExprKind {
     Vector(Vec<Expr>),
     Name(Ident),
     Neg(Box<Expr>),
+    /// A left-associative chain of operators of one precedence level,
+    /// `first op1 e1 op2 e2 ...`, evaluated left to right: `a - b + c` is one node with
+    /// two links. A flat sum of 100,000 terms is one node, so no pass recurses per term;
+    /// only real nesting (parentheses, calls, unary minus, mixed precedence) deepens the
+    /// tree.
     Binary {
-        op: BinOp,
-        lhs: Box<Expr>,
-        rhs: Box<Expr>,
+        first: Box<Expr>,
+        rest: Vec<(BinOp, Expr)>,
     },
     /// A builtin function or a net: `exp(x)`, `decoder(z)`.
     Call {
@@ -141,6 +145,14 @@ pub enum BinOp {
 }
 
 impl BinOp {
+    /// The precedence level: `+` and `-` bind looser than `*` and `/`.
+    pub fn level(self) -> u8 {
+        match self {
+            BinOp::Add | BinOp::Sub => 1,
+            BinOp::Mul | BinOp::Div => 2,
+        }
+    }
+
     pub fn symbol(self) -> &'static str {
         match self {
             BinOp::Add => "+",
@@ -191,71 +203,6 @@ impl GuideValue {
             GuideValue::Mlp(mlp) => mlp.span,
             GuideValue::Call { span, .. } => *span,
             GuideValue::Name(ident) => ident.span,
-        }
-    }
-}
-
-/// Writes an expression back as source text, with the parentheses its tree needs.
-impl std::fmt::Display for Expr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        fn list(f: &mut std::fmt::Formatter<'_>, items: &[Expr]) -> std::fmt::Result {
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(", ")?;
-                }
-                write!(f, "{item}")?;
-            }
-            Ok(())
-        }
-        fn precedence(expr: &Expr) -> u8 {
-            match &expr.kind {
-                ExprKind::Binary {
-                    op: BinOp::Add | BinOp::Sub,
-                    ..
-                } => 1,
-                ExprKind::Binary { .. } => 2,
-                ExprKind::Neg(_) => 3,
-                _ => 4,
-            }
-        }
-        fn operand(f: &mut std::fmt::Formatter<'_>, expr: &Expr, min: u8) -> std::fmt::Result {
-            if precedence(expr) < min {
-                write!(f, "({expr})")
-            } else {
-                write!(f, "{expr}")
-            }
-        }
-        match &self.kind {
-            ExprKind::Number(v) => write!(f, "{v}"),
-            ExprKind::Vector(items) => {
-                f.write_str("[")?;
-                list(f, items)?;
-                f.write_str("]")
-            }
-            ExprKind::Name(name) => f.write_str(&name.name),
-            ExprKind::Neg(inner) => {
-                f.write_str("-")?;
-                operand(f, inner, 3)
-            }
-            ExprKind::Binary { op, lhs, rhs } => {
-                let p = precedence(self);
-                operand(f, lhs, p)?;
-                write!(f, " {} ", op.symbol())?;
-                operand(f, rhs, p + 1)
-            }
-            ExprKind::Call { func, args } => {
-                write!(f, "{}(", func.name)?;
-                list(f, args)?;
-                f.write_str(")")
-            }
-            ExprKind::Index { base, index } => {
-                operand(f, base, 4)?;
-                write!(f, "[{}]", index.value)
-            }
-            ExprKind::Slice { base, start, end } => {
-                operand(f, base, 4)?;
-                write!(f, "[{}:{}]", start.value, end.value)
-            }
         }
     }
 }

@@ -23,6 +23,8 @@ use crate::dist::Elem;
 struct ViParser;
 
 /// Deeper expressions are refused: the checker and the lowering walk trees recursively.
+/// Only real nesting counts (brackets, calls, unary minus, an operator of another
+/// precedence level): a flat chain like `a + b + ... + z` is one level however long.
 const MAX_DEPTH: usize = 64;
 
 static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
@@ -78,6 +80,14 @@ fn too_deep(source: &str) -> Option<Diagnostic> {
         }
     }
     None
+}
+
+/// An expression under construction with the depth of its tree and whether an error
+/// about its depth was already reported inside it.
+struct Built {
+    expr: Expr,
+    depth: usize,
+    reported: bool,
 }
 
 fn span(pair: &Pair<'_, Rule>) -> Span {
@@ -255,39 +265,58 @@ impl Builder {
         Arg { name, value, span }
     }
 
+    /// An expression as the tree holds it.
     fn expr(&self, pair: Pair<'_, Rule>) -> Expr {
+        self.built(pair).expr
+    }
+
+    /// An expression with its nesting depth, built bottom-up by the Pratt parser (which
+    /// folds a left-associative chain in a loop, so a flat sum never recurses per term).
+    fn built(&self, pair: Pair<'_, Rule>) -> Built {
         PRATT
             .map_primary(|p| self.primary(p))
             .map_prefix(|op, rhs| {
-                let span = span(&op).to(rhs.span);
-                match rhs.kind {
+                let span = span(&op).to(rhs.expr.span);
+                match rhs.expr.kind {
                     // `-2.5` is one literal.
-                    ExprKind::Number(v) => Expr {
-                        kind: ExprKind::Number(-v),
-                        span,
+                    ExprKind::Number(v) => Built {
+                        expr: Expr {
+                            kind: ExprKind::Number(-v),
+                            span,
+                        },
+                        ..rhs
                     },
-                    _ => self.limit(Expr {
-                        kind: ExprKind::Neg(Box::new(rhs)),
-                        span,
+                    _ => self.limit(Built {
+                        depth: rhs.depth + 1,
+                        reported: rhs.reported,
+                        expr: Expr {
+                            kind: ExprKind::Neg(Box::new(rhs.expr)),
+                            span,
+                        },
                     }),
                 }
             })
             .map_postfix(|base, op| {
-                let span = base.span.to(span(&op));
+                let span = base.expr.span.to(span(&op));
                 let mut sizes = op.into_inner().map(|p| self.size(p));
                 let first = sizes.next().expect("internal: an index has a size");
+                let inner = Box::new(base.expr);
                 let kind = match sizes.next() {
                     Some(end) => ExprKind::Slice {
-                        base: Box::new(base),
+                        base: inner,
                         start: first,
                         end,
                     },
                     None => ExprKind::Index {
-                        base: Box::new(base),
+                        base: inner,
                         index: first,
                     },
                 };
-                self.limit(Expr { kind, span })
+                self.limit(Built {
+                    expr: Expr { kind, span },
+                    depth: base.depth + 1,
+                    reported: base.reported,
+                })
             })
             .map_infix(|lhs, op, rhs| {
                 let op = match op.as_rule() {
@@ -296,62 +325,102 @@ impl Builder {
                     Rule::mul => BinOp::Mul,
                     _ => BinOp::Div,
                 };
-                let span = lhs.span.to(rhs.span);
-                self.limit(Expr {
-                    kind: ExprKind::Binary {
-                        op,
-                        lhs: Box::new(lhs),
-                        rhs: Box::new(rhs),
-                    },
-                    span,
+                let span = lhs.expr.span.to(rhs.expr.span);
+                let reported = lhs.reported || rhs.reported;
+                // `a + b` followed by `- c` extends the chain: same level, same left fold.
+                let (kind, depth) = match lhs.expr.kind {
+                    ExprKind::Binary { first, mut rest }
+                        if rest.first().is_some_and(|(o, _)| o.level() == op.level()) =>
+                    {
+                        rest.push((op, rhs.expr));
+                        let depth = lhs.depth.max(rhs.depth + 1);
+                        (ExprKind::Binary { first, rest }, depth)
+                    }
+                    kind => {
+                        let first = Box::new(Expr {
+                            kind,
+                            span: lhs.expr.span,
+                        });
+                        let depth = 1 + lhs.depth.max(rhs.depth);
+                        let rest = vec![(op, rhs.expr)];
+                        (ExprKind::Binary { first, rest }, depth)
+                    }
+                };
+                self.limit(Built {
+                    expr: Expr { kind, span },
+                    depth,
+                    reported,
                 })
             })
             .parse(pair.into_inner())
     }
 
-    /// Replaces an expression deeper than [`MAX_DEPTH`] by a literal, after reporting it,
-    /// so that no later pass recurses without bound.
-    fn limit(&self, expr: Expr) -> Expr {
-        if depth(&expr) <= MAX_DEPTH {
-            return expr;
+    /// Replaces an expression deeper than [`MAX_DEPTH`] by a literal, so that no later
+    /// pass recurses without bound. Only the innermost expression that crosses the limit
+    /// is reported; everything around it is cut away silently, so one deep expression
+    /// gives one error.
+    fn limit(&self, built: Built) -> Built {
+        if !built.reported && built.depth <= MAX_DEPTH {
+            return built;
         }
-        self.error(
-            Diagnostic::error(expr.span, "this expression is nested too deeply")
-                .with_hint("split the expression with `let` statements"),
-        );
-        Expr {
-            kind: ExprKind::Number(0.0),
-            span: expr.span,
+        let span = built.expr.span;
+        if !built.reported {
+            self.error(
+                Diagnostic::error(span, "this expression is nested too deeply")
+                    .with_label(format!("more than {MAX_DEPTH} levels"))
+                    .with_hint("split the expression with `let` statements"),
+            );
+        }
+        Built {
+            expr: Expr {
+                kind: ExprKind::Number(0.0),
+                span,
+            },
+            depth: 1,
+            reported: true,
         }
     }
 
-    fn primary(&self, pair: Pair<'_, Rule>) -> Expr {
+    fn primary(&self, pair: Pair<'_, Rule>) -> Built {
         let span = span(&pair);
-        let kind = match pair.as_rule() {
+        let nested = |items: Vec<Built>| {
+            let depth = 1 + items.iter().map(|b| b.depth).max().unwrap_or(0);
+            let reported = items.iter().any(|b| b.reported);
+            let exprs = items.into_iter().map(|b| b.expr).collect();
+            (exprs, depth, reported)
+        };
+        let (kind, depth, reported) = match pair.as_rule() {
             Rule::number => {
                 let value = pair.as_str().parse::<f64>().ok().filter(|v| v.is_finite());
-                ExprKind::Number(value.unwrap_or_else(|| {
+                let value = value.unwrap_or_else(|| {
                     self.error(
                         Diagnostic::error(span, format!("`{}` is too large", pair.as_str()))
                             .with_label("not a finite number"),
                     );
                     0.0
-                }))
+                });
+                (ExprKind::Number(value), 1, false)
             }
-            Rule::vector => ExprKind::Vector(pair.into_inner().map(|p| self.expr(p)).collect()),
+            Rule::vector => {
+                let (items, depth, reported) =
+                    nested(pair.into_inner().map(|p| self.built(p)).collect());
+                (ExprKind::Vector(items), depth, reported)
+            }
             Rule::call => {
                 let mut inner = pair.into_inner();
                 let func = self.name(inner.next().expect("internal: a call has a name"));
-                ExprKind::Call {
-                    func,
-                    args: inner.map(|p| self.expr(p)).collect(),
-                }
+                let (args, depth, reported) = nested(inner.map(|p| self.built(p)).collect());
+                (ExprKind::Call { func, args }, depth, reported)
             }
-            Rule::word => ExprKind::Name(self.name(pair)),
-            Rule::expr => return self.expr(pair),
+            Rule::word => (ExprKind::Name(self.name(pair)), 1, false),
+            Rule::expr => return self.built(pair),
             rule => unreachable!("internal: not a primary rule: {rule:?}"),
         };
-        Expr { kind, span }
+        self.limit(Built {
+            expr: Expr { kind, span },
+            depth,
+            reported,
+        })
     }
 
     fn guide_entry(&self, pair: Pair<'_, Rule>) -> GuideEntry {
@@ -400,19 +469,6 @@ fn is_keyword_token(rule: Rule) -> bool {
             | Rule::kw_let
             | Rule::kw_guide
     )
-}
-
-fn depth(expr: &Expr) -> usize {
-    1 + match &expr.kind {
-        ExprKind::Number(_) | ExprKind::Name(_) => 0,
-        ExprKind::Vector(items) | ExprKind::Call { args: items, .. } => {
-            items.iter().map(depth).max().unwrap_or(0)
-        }
-        ExprKind::Neg(e) | ExprKind::Index { base: e, .. } | ExprKind::Slice { base: e, .. } => {
-            depth(e)
-        }
-        ExprKind::Binary { lhs, rhs, .. } => depth(lhs).max(depth(rhs)),
-    }
 }
 
 /// What a rule stands for, in words, when it was expected and not found.
