@@ -209,13 +209,21 @@ impl Checker {
             return None;
         }
         let mut args = Vec::with_capacity(params.len());
+        let mut arg_shapes = Vec::with_capacity(params.len());
         for (index, slot) in slots.iter().enumerate() {
             let arg = &call.args[slot.expect("internal: every slot is filled")];
             let shape = shapes[slot.expect("internal: every slot is filled")];
             ok &= self.argument(family, index, &arg.value, shape, target);
             args.push(arg.value.clone());
+            arg_shapes.push(shape);
         }
-        ok.then_some(Resolved { family, args })
+        // `argument` fails on an argument without a shape, so `ok` implies every shape.
+        let shapes = arg_shapes.into_iter().collect::<Option<Vec<Shape>>>()?;
+        ok.then_some(Resolved {
+            family,
+            args,
+            shapes,
+        })
     }
 
     /// The family a call denotes: its surface name, then its argument names (`Bernoulli`

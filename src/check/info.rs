@@ -143,6 +143,9 @@ impl fmt::Display for Shape {
 pub struct Resolved {
     pub family: Family,
     pub args: Vec<Expr>,
+    /// The shape of each argument, in the same order: the data check needs the number
+    /// of a `Categorical`'s logits to bound its classes.
+    pub shapes: Vec<Shape>,
 }
 
 /// One `NAME ~ DIST` statement over data.

@@ -3,15 +3,51 @@
 //! Each `data` declaration becomes one [`Column`] group of `width` floats per row. A
 //! file with a header is matched by name (`y`; `x0..x{n-1}`, also `x_0`, `x.0`, `x[0]`,
 //! or 1-based when there is no `x0`); a file whose first line is all numbers is read by
-//! position. Every value is checked against its declared type, and a bad one is
-//! reported with the file, line, column and value. This module reads files and returns
-//! values; it never prints.
+//! position. Every value is checked against its declared type *as the `f32` training
+//! stores it*, and against its family's range ([`Bound`]: a class below the number of
+//! logits, a count at most its total); a bad one is reported with the file, line,
+//! column and value.
+//!
+//! The file is streamed one record at a time and only the values the model reads are
+//! kept, so memory follows the declared data, not the file: a table needing more than
+//! [`MAX_VALUES`] values, or a line longer than [`MAX_LINE_BYTES`] (an endless
+//! `/dev/zero`), is refused with a message instead of allocated. This module reads
+//! files and returns values; it never prints.
 
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 use crate::dist::Elem;
+
+/// The most values a data table may hold: 2^28 values of 4 bytes, 1 GiB. A file whose
+/// declared data needs more is refused at the row that crosses the limit.
+pub const MAX_VALUES: usize = 1 << 28;
+
+/// The longest line accepted, 64 MiB: a header of a million `x123456` names is 8 MiB.
+/// Without a limit, a file with no line end is buffered whole before any check runs.
+pub const MAX_LINE_BYTES: usize = 1 << 26;
+
+/// The largest count an `int` may hold: every whole number up to it is exact in `f32`.
+const MAX_COUNT: f64 = 16_777_215.0;
+
+/// A per-family range on top of the element type, which the checked model knows and
+/// the data must respect (a likelihood evaluated outside it is meaningless, and for a
+/// class index out of bounds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bound {
+    /// A class of a `Categorical` with this many logits: `value < K`.
+    Below(usize),
+    /// A count with a literal total (`Binomial(total_count = 10, ..)`): `value <= n`.
+    AtMost(u64),
+    /// A count whose total is the `int` data column of this name on the same row
+    /// (`Binomial(total_count = n, ..)`). A scalar total bounds every element; a vector
+    /// total of the same width bounds element by element.
+    AtMostColumn(String),
+}
 
 /// What the model expects of one `data` declaration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +56,8 @@ pub struct ColumnSpec {
     pub elem: Elem,
     /// `None` for a scalar (`data y: real`), `Some(n)` for a vector (`data x: real[n]`).
     pub size: Option<usize>,
+    /// The family's range, when the likelihood over this column has one.
+    pub bound: Option<Bound>,
 }
 
 impl ColumnSpec {
@@ -85,70 +123,138 @@ pub enum DataError {
         expected: usize,
         found: usize,
     },
-    #[error("{path}:{line}:{column}: `{value}` in column `{name}` is not {expected}")]
+    #[error("{path}:{line}:{column}: `{value}` in column `{name}` {problem}")]
     BadValue {
         path: PathBuf,
         line: u64,
         column: usize,
         name: String,
+        /// The cell as written (control characters escaped, long cells shortened).
         value: String,
-        expected: &'static str,
+        problem: Problem,
     },
+    #[error(
+        "{path}:{line}: the data reaches vic's limit of {MAX_VALUES} values (1 GiB of 32-bit floats) at this line: the model reads {width} values per row, so a file may have at most {max_rows} rows (use fewer rows, or split the file)"
+    )]
+    TooLarge {
+        path: PathBuf,
+        line: u64,
+        width: usize,
+        max_rows: usize,
+    },
+    #[error(
+        "{path}:{line}: a line is longer than {} MiB, which is not a data table (is this the right file?)",
+        MAX_LINE_BYTES >> 20
+    )]
+    LineTooLong { path: PathBuf, line: u64 },
+}
+
+/// Why a cell was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// Not a value of the declared type; says what was expected.
+    NotA(&'static str),
+    /// A finite number beyond the largest `f32`, which would become infinite.
+    TooLarge,
+    /// A `positive` or `unit` value that `f32` would store as 0 or as a subnormal that
+    /// has lost most of its digits.
+    TooSmall(Elem),
+    /// A `unit` value that `f32` would round to 1.
+    RoundsToOne,
+    /// An `int` above [`MAX_COUNT`], which `f32` cannot hold exactly.
+    CountTooLarge,
+    /// A class index outside `0..classes`.
+    ClassOutOfRange { classes: usize },
+    /// A count above its literal total.
+    AboveTotal { total: u64 },
+    /// A count above the total read from another column of the same line.
+    AboveTotalColumn {
+        total: String,
+        name: String,
+        column: usize,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::NotA(expected) => write!(f, "is not {expected}"),
+            Problem::TooLarge => f.write_str(
+                "is too large for vic's 32-bit floats, whose largest magnitude is about 3.4e38 (rescale the column, e.g. to other units)",
+            ),
+            Problem::TooSmall(elem) => write!(
+                f,
+                "is too close to 0 for vic's 32-bit floats, which would store it as 0 or lose its digits: a `{elem}` value must be at least about 1.2e-38 (rescale the column, e.g. to other units)"
+            ),
+            Problem::RoundsToOne => f.write_str(
+                "is so close to 1 that vic's 32-bit floats would store it as 1, outside `unit` (the largest `unit` value is about 0.99999994)",
+            ),
+            Problem::CountTooLarge => write!(
+                f,
+                "is above {MAX_COUNT}, the largest count vic's 32-bit floats hold exactly"
+            ),
+            Problem::ClassOutOfRange { classes } => write!(
+                f,
+                "is a class outside 0..{} (the logits have {classes} entries, and classes are numbered from 0)",
+                classes.saturating_sub(1)
+            ),
+            Problem::AboveTotal { total } => {
+                write!(f, "is a count above its total count {total}")
+            }
+            Problem::AboveTotalColumn {
+                total,
+                name,
+                column,
+            } => write!(
+                f,
+                "is a count above its total count `{total}` (column `{name}`, column {column} of the same line)"
+            ),
+        }
+    }
 }
 
 /// Reads `path` and matches it to `specs`.
 pub fn load(path: &Path, specs: &[ColumnSpec]) -> Result<Dataset, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
         path: path.to_owned(),
         source,
     })?;
-    parse(path, &bytes, specs)
+    read(path, std::io::BufReader::new(file), specs)
 }
 
 /// Matches CSV text (from `path`, named in errors) to `specs`.
 pub fn parse(path: &Path, bytes: &[u8], specs: &[ColumnSpec]) -> Result<Dataset, DataError> {
+    read(path, bytes, specs)
+}
+
+/// Streams CSV from `input`: the header (or the first data line) decides where each
+/// declaration's fields are, then every record is checked and kept as floats.
+fn read(path: &Path, input: impl Read, specs: &[ColumnSpec]) -> Result<Dataset, DataError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .trim(csv::Trim::All)
         .flexible(false)
-        .from_reader(bytes);
-    let malformed = |e: csv::Error| {
-        let line = e.position().map(|p| p.line()).unwrap_or(0);
-        let message = match e.kind() {
-            csv::ErrorKind::UnequalLengths {
-                expected_len, len, ..
-            } => format!("has {len} fields, but earlier lines have {expected_len}"),
-            csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8 text".to_string(),
-            _ => e.to_string(),
-        };
-        DataError::Malformed {
-            path: path.to_owned(),
-            line,
-            message,
+        .from_reader(LineLimit::new(input));
+    let mut record = csv::StringRecord::new();
+    let first = loop {
+        if !next_record(path, &mut reader, &mut record)? {
+            return Err(DataError::Empty {
+                path: path.to_owned(),
+            });
         }
-    };
-    let mut records = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(malformed)?;
-        if record.len() == 1 && record[0].is_empty() {
-            continue; // a blank line
+        if !is_blank(&record) {
+            break record.clone();
         }
-        records.push(record);
-    }
-    let Some(first) = records.first() else {
-        return Err(DataError::Empty {
-            path: path.to_owned(),
-        });
     };
     let has_header = !first.iter().all(|f| f.parse::<f64>().is_ok());
     let (sources, ignored) = if has_header {
-        match_header(path, first, specs)?
+        match_header(path, &first, specs)?
     } else {
         let expected: usize = specs.iter().map(ColumnSpec::width).sum();
         if first.len() != expected {
             return Err(DataError::WrongColumnCount {
                 path: path.to_owned(),
-                line: line_of(first),
+                line: line_of(&first),
                 expected,
                 found: first.len(),
             });
@@ -164,54 +270,266 @@ pub fn parse(path: &Path, bytes: &[u8], specs: &[ColumnSpec]) -> Result<Dataset,
             .collect();
         (sources, Vec::new())
     };
-    let body = if has_header {
-        &records[1..]
-    } else {
-        &records[..]
-    };
-    if body.is_empty() {
+    let mut table = Table::new(path, specs, sources, has_header.then_some(first.clone()));
+    if !has_header {
+        table.push(&first)?;
+    }
+    while next_record(path, &mut reader, &mut record)? {
+        if !is_blank(&record) {
+            table.push(&record)?;
+        }
+    }
+    if table.rows == 0 {
         return Err(DataError::Empty {
             path: path.to_owned(),
         });
     }
-    let header: Option<&csv::StringRecord> = has_header.then_some(first);
-    let mut columns = Vec::with_capacity(specs.len());
-    for (spec, fields) in specs.iter().zip(&sources) {
-        let mut values = Vec::with_capacity(body.len() * fields.len());
-        for record in body {
-            for &field in fields {
-                let text = &record[field];
-                let name = match header {
-                    Some(h) => h[field].to_string(),
-                    None => spec.name.clone(),
-                };
-                let value =
-                    check_value(text, spec.elem).map_err(|expected| DataError::BadValue {
-                        path: path.to_owned(),
-                        line: line_of(record),
-                        column: field + 1,
-                        name,
-                        value: text.to_string(),
-                        expected,
-                    })?;
-                values.push(value);
-            }
-        }
-        columns.push(Column {
-            spec: spec.clone(),
-            values,
-        });
-    }
     Ok(Dataset {
         path: path.to_owned(),
-        rows: body.len(),
-        columns,
+        rows: table.rows,
+        columns: table.columns,
         ignored,
     })
 }
 
+/// Reads the next record into `record`; `false` at the end of the file.
+fn next_record<R: Read>(
+    path: &Path,
+    reader: &mut csv::Reader<LineLimit<R>>,
+    record: &mut csv::StringRecord,
+) -> Result<bool, DataError> {
+    reader.read_record(record).map_err(|e| {
+        let line = e.position().map(|p| p.line()).unwrap_or(0);
+        let message = match e.kind() {
+            csv::ErrorKind::UnequalLengths {
+                expected_len, len, ..
+            } => format!("has {len} fields, but earlier lines have {expected_len}"),
+            csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8 text".to_string(),
+            csv::ErrorKind::Io(io) => {
+                return match io.get_ref().and_then(|e| e.downcast_ref::<LongLine>()) {
+                    Some(long) => DataError::LineTooLong {
+                        path: path.to_owned(),
+                        line: long.line,
+                    },
+                    None => DataError::Io {
+                        path: path.to_owned(),
+                        source: std::io::Error::new(io.kind(), io.to_string()),
+                    },
+                };
+            }
+            _ => e.to_string(),
+        };
+        DataError::Malformed {
+            path: path.to_owned(),
+            line,
+            message,
+        }
+    })
+}
+
+fn is_blank(record: &csv::StringRecord) -> bool {
+    record.len() == 1 && record[0].is_empty()
+}
+
 fn line_of(record: &csv::StringRecord) -> u64 {
     record.position().map(|p| p.line()).unwrap_or(0)
+}
+
+/// The columns being filled, one record at a time.
+struct Table<'a> {
+    path: &'a Path,
+    specs: &'a [ColumnSpec],
+    /// For every spec, the record fields it reads, in element order.
+    sources: Vec<Vec<usize>>,
+    header: Option<csv::StringRecord>,
+    /// For every spec bounded by another column, that column's index in `specs`.
+    totals: Vec<Option<usize>>,
+    /// Values per row, over all specs.
+    width: usize,
+    rows: usize,
+    columns: Vec<Column>,
+}
+
+impl<'a> Table<'a> {
+    fn new(
+        path: &'a Path,
+        specs: &'a [ColumnSpec],
+        sources: Vec<Vec<usize>>,
+        header: Option<csv::StringRecord>,
+    ) -> Table<'a> {
+        let totals = specs
+            .iter()
+            .map(|spec| match &spec.bound {
+                Some(Bound::AtMostColumn(name)) => {
+                    let total = specs
+                        .iter()
+                        .position(|s| &s.name == name)
+                        .expect("internal: a bounding column is a data declaration");
+                    let w = specs[total].width();
+                    assert!(
+                        w == 1 || w == spec.width(),
+                        "internal: a bounding column is a scalar or as wide as the count"
+                    );
+                    Some(total)
+                }
+                _ => None,
+            })
+            .collect();
+        Table {
+            path,
+            specs,
+            sources,
+            header,
+            totals,
+            width: specs.iter().map(ColumnSpec::width).sum(),
+            rows: 0,
+            columns: specs
+                .iter()
+                .map(|spec| Column {
+                    spec: spec.clone(),
+                    values: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Checks one data record and appends its values.
+    fn push(&mut self, record: &csv::StringRecord) -> Result<(), DataError> {
+        if (self.rows + 1).saturating_mul(self.width) > MAX_VALUES {
+            return Err(DataError::TooLarge {
+                path: self.path.to_owned(),
+                line: line_of(record),
+                width: self.width,
+                max_rows: MAX_VALUES / self.width.max(1),
+            });
+        }
+        for (s, spec) in self.specs.iter().enumerate() {
+            for &field in &self.sources[s] {
+                let text = &record[field];
+                let value = check_value(text, spec.elem)
+                    .and_then(|v| check_bound(v, spec.bound.as_ref()))
+                    .map_err(|problem| self.bad(record, s, field, problem))?;
+                self.columns[s].values.push(value);
+            }
+        }
+        for (s, total) in self.totals.iter().enumerate() {
+            let Some(t) = *total else { continue };
+            let count = self.columns[s].row(self.rows);
+            let totals = self.columns[t].row(self.rows);
+            let over = (0..count.len()).find(|&j| count[j] > totals[j % totals.len()]);
+            if let Some(j) = over {
+                let total_field = self.sources[t][j % totals.len()];
+                let problem = Problem::AboveTotalColumn {
+                    total: shown(&record[total_field]),
+                    name: self.column_name(t, total_field),
+                    column: total_field + 1,
+                };
+                return Err(self.bad(record, s, self.sources[s][j], problem));
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The name a field goes by in messages: its header, or its declaration's name.
+    fn column_name(&self, spec: usize, field: usize) -> String {
+        match &self.header {
+            Some(h) => shown(&h[field]),
+            None => self.specs[spec].name.clone(),
+        }
+    }
+
+    fn bad(
+        &self,
+        record: &csv::StringRecord,
+        spec: usize,
+        field: usize,
+        problem: Problem,
+    ) -> DataError {
+        DataError::BadValue {
+            path: self.path.to_owned(),
+            line: line_of(record),
+            column: field + 1,
+            name: self.column_name(spec, field),
+            value: shown(&record[field]),
+            problem,
+        }
+    }
+}
+
+/// A cell or header name as messages show it: control characters (a NUL, a stray
+/// `\r`) escaped, and a long cell cut after 40 characters.
+fn shown(text: &str) -> String {
+    const LONGEST: usize = 40;
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == LONGEST {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Fails a read once one line grows past [`MAX_LINE_BYTES`], so that input without
+/// line ends is refused instead of buffered until memory runs out.
+struct LineLimit<R> {
+    inner: R,
+    /// Bytes since the last line end.
+    current: usize,
+    /// Line ends seen, for the message.
+    lines: u64,
+}
+
+impl<R> LineLimit<R> {
+    fn new(inner: R) -> LineLimit<R> {
+        LineLimit {
+            inner,
+            current: 0,
+            lines: 0,
+        }
+    }
+}
+
+/// The error [`LineLimit`] reads fail with.
+#[derive(Debug)]
+struct LongLine {
+    line: u64,
+}
+
+impl fmt::Display for LongLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {} is too long", self.line)
+    }
+}
+
+impl std::error::Error for LongLine {}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let chunk = &buf[..n];
+        let is_end = |b: &u8| *b == b'\n' || *b == b'\r';
+        match chunk.iter().rposition(is_end) {
+            Some(last) => self.current = n - last - 1,
+            None => self.current += n,
+        }
+        self.lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+        if self.current > MAX_LINE_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                LongLine {
+                    line: self.lines + 1,
+                },
+            ));
+        }
+        Ok(n)
+    }
 }
 
 /// For every spec, the header fields it reads; and the header names nobody reads.
@@ -221,7 +539,13 @@ fn match_header(
     specs: &[ColumnSpec],
 ) -> Result<(Vec<Vec<usize>>, Vec<String>), DataError> {
     let names: Vec<&str> = header.iter().collect();
-    let find = |name: &str| names.iter().position(|n| *n == name);
+    // The first field of each name, looked up in constant time: a vector of a million
+    // elements against a header of a million names must not take 10^12 comparisons.
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        index.entry(*name).or_insert(i);
+    }
+    let find = |name: &str| index.get(name).copied();
     let mut used = vec![false; names.len()];
     let mut sources = Vec::with_capacity(specs.len());
     for spec in specs {
@@ -274,20 +598,25 @@ fn missing_hint(spec: &ColumnSpec, names: &[&str]) -> String {
         None => format!("`{}`", spec.name),
         Some(n) => format!("`{0}0` .. `{0}{1}`", spec.name, n - 1),
     };
-    let shown: Vec<&str> = names.iter().copied().take(12).collect();
-    let more = if names.len() > shown.len() {
+    let listed: Vec<String> = names.iter().take(12).map(|n| shown(n)).collect();
+    let more = if names.len() > listed.len() {
         ", ..."
     } else {
         ""
     };
     format!(
         " (expected {wanted}; the header has: {}{more})",
-        shown.join(", ")
+        listed.join(", ")
     )
 }
 
-/// Parses one cell and checks it against its element type.
-fn check_value(text: &str, elem: Elem) -> Result<f32, &'static str> {
+/// Parses one cell and checks it against its element type, as the `f32` it becomes:
+/// a value `f32` cannot hold (beyond 3.4e38, a count above 2^24 - 1, a `positive` or
+/// `unit` below the smallest normal `f32`, a `unit` that rounds to 1) is refused rather
+/// than turned into an infinity, a zero or a boundary that training then trips on. A
+/// `real` that underflows is kept as the tiny or zero `f32` it becomes: 0 is a real,
+/// and the change is below 1.2e-38 in absolute terms.
+fn check_value(text: &str, elem: Elem) -> Result<f32, Problem> {
     let expected = match elem {
         Elem::Real => "a finite number",
         Elem::Bool => "a bool (0 or 1)",
@@ -295,16 +624,43 @@ fn check_value(text: &str, elem: Elem) -> Result<f32, &'static str> {
         Elem::Positive => "a positive number (> 0)",
         Elem::Unit => "a number strictly between 0 and 1",
     };
-    let value: f64 = text.parse().map_err(|_| expected)?;
-    let ok = value.is_finite()
-        && match elem {
-            Elem::Real => true,
-            Elem::Bool => value == 0.0 || value == 1.0,
-            Elem::Int => value >= 0.0 && value.fract() == 0.0 && value < 16_777_216.0,
-            Elem::Positive => value > 0.0,
-            Elem::Unit => value > 0.0 && value < 1.0,
-        };
-    if ok { Ok(value as f32) } else { Err(expected) }
+    let not_a = Problem::NotA(expected);
+    let value: f64 = text.parse().map_err(|_| not_a.clone())?;
+    // `inf` and `nan` are spelled without digits; `1e999` overflowed the parse.
+    if value.is_nan() || (value.is_infinite() && !text.bytes().any(|b| b.is_ascii_digit())) {
+        return Err(not_a);
+    }
+    let narrow = value as f32;
+    let in_type = match elem {
+        Elem::Real => true,
+        Elem::Bool => value == 0.0 || value == 1.0,
+        Elem::Int => value >= 0.0 && (value.is_infinite() || value.fract() == 0.0),
+        Elem::Positive => value > 0.0,
+        Elem::Unit => value > 0.0 && value < 1.0,
+    };
+    if !in_type {
+        return Err(not_a);
+    }
+    match elem {
+        Elem::Int if value > MAX_COUNT => Err(Problem::CountTooLarge),
+        Elem::Real | Elem::Positive if !narrow.is_finite() => Err(Problem::TooLarge),
+        Elem::Positive | Elem::Unit if !narrow.is_normal() => Err(Problem::TooSmall(elem)),
+        Elem::Unit if narrow >= 1.0 => Err(Problem::RoundsToOne),
+        _ => Ok(narrow),
+    }
+}
+
+/// Checks a value of the right type against its family's range.
+fn check_bound(value: f32, bound: Option<&Bound>) -> Result<f32, Problem> {
+    match bound {
+        Some(&Bound::Below(classes)) if value >= classes as f32 => {
+            Err(Problem::ClassOutOfRange { classes })
+        }
+        Some(&Bound::AtMost(total)) if f64::from(value) > total as f64 => {
+            Err(Problem::AboveTotal { total })
+        }
+        _ => Ok(value),
+    }
 }
 
 #[cfg(test)]
@@ -316,6 +672,7 @@ mod tests {
             name: name.to_string(),
             elem,
             size,
+            bound: None,
         }
     }
 

@@ -3,10 +3,11 @@
 //! [`FitFile`]. Also rebuilding the graph a fit file describes, for `eval` and `sample`.
 
 use crate::check::{GuideSpec, ModelInfo, Shape, SymbolKind};
+use crate::dist::Family;
 use crate::guide::{self, ElboGraph, GuideError, GuideOptions, KlMode};
 use crate::source::{Loaded, analyze};
 
-use super::data::{ColumnSpec, Dataset};
+use super::data::{Bound, ColumnSpec, Dataset};
 use super::evaluate::{self, EvalError};
 use super::fitfile::{FORMAT, Figures, FitFile, GuideSettings};
 use super::train::{self, FitOptions, NonFinite, Observer, Outcome};
@@ -18,16 +19,25 @@ const MAX_PASSES: usize = 2000;
 /// Guide draws behind the posterior summary of the globals.
 const SUMMARY_DRAWS: usize = 4000;
 
-/// What the model expects of the data file, in declaration order.
+/// What the model expects of the data file, in declaration order, with the range the
+/// likelihood over each column imposes beyond its type.
 pub fn column_specs(info: &ModelInfo) -> Vec<ColumnSpec> {
     info.of_kind(|k| matches!(k, SymbolKind::Data))
-        .map(|(_, s)| ColumnSpec {
+        .map(|(id, s)| ColumnSpec {
             name: s.name.clone(),
             elem: s.elem,
             size: match s.shape {
                 Shape::Scalar => None,
                 Shape::Vector(n) => Some(n),
             },
+            bound: info
+                .likelihoods
+                .iter()
+                .find(|l| l.data == id)
+                .and_then(|l| match l.dist.family {
+                    Family::Categorical => Some(Bound::Below(l.dist.shapes[0].width())),
+                    _ => None,
+                }),
         })
         .collect()
 }
