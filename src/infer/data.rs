@@ -14,7 +14,7 @@
 //! `/dev/zero`), is refused with a message instead of allocated. This module reads
 //! files and returns values; it never prints.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -131,22 +131,28 @@ pub enum DataError {
         name: String,
         /// The cell as written (control characters escaped, long cells shortened).
         value: String,
-        problem: Problem,
+        /// Boxed to keep every `Result` carrying a `DataError` small.
+        problem: Box<Problem>,
     },
     #[error(
-        "{path}:{line}: the data reaches vic's limit of {MAX_VALUES} values (1 GiB of 32-bit floats) at this line: the model reads {width} values per row, so a file may have at most {max_rows} rows (use fewer rows, or split the file)"
+        "{path}:{line}: the data passes vic's limit of {limit} values ({} MiB of 32-bit floats) at this line: the model reads {width} values per row, so a file may have at most {max_rows} rows (use fewer rows, or split the file)",
+        (limit * 4) >> 20
     )]
     TooLarge {
         path: PathBuf,
         line: u64,
         width: usize,
         max_rows: usize,
+        limit: usize,
     },
     #[error(
-        "{path}:{line}: a line is longer than {} MiB, which is not a data table (is this the right file?)",
-        MAX_LINE_BYTES >> 20
+        "{path}:{line}: the line is longer than {limit} bytes, which is not a data table (is this the right file?)"
     )]
-    LineTooLong { path: PathBuf, line: u64 },
+    LineTooLong {
+        path: PathBuf,
+        line: u64,
+        limit: usize,
+    },
 }
 
 /// Why a cell was refused.
@@ -219,31 +225,50 @@ pub fn load(path: &Path, specs: &[ColumnSpec]) -> Result<Dataset, DataError> {
         path: path.to_owned(),
         source,
     })?;
-    read(path, std::io::BufReader::new(file), specs)
+    read(path, std::io::BufReader::new(file), specs, Limits::DEFAULT)
 }
 
 /// Matches CSV text (from `path`, named in errors) to `specs`.
 pub fn parse(path: &Path, bytes: &[u8], specs: &[ColumnSpec]) -> Result<Dataset, DataError> {
-    read(path, bytes, specs)
+    read(path, bytes, specs, Limits::DEFAULT)
+}
+
+/// How much a data table may take; [`MAX_VALUES`] and [`MAX_LINE_BYTES`] but in tests.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    values: usize,
+    line_bytes: usize,
+}
+
+impl Limits {
+    const DEFAULT: Limits = Limits {
+        values: MAX_VALUES,
+        line_bytes: MAX_LINE_BYTES,
+    };
 }
 
 /// Streams CSV from `input`: the header (or the first data line) decides where each
 /// declaration's fields are, then every record is checked and kept as floats.
-fn read(path: &Path, input: impl Read, specs: &[ColumnSpec]) -> Result<Dataset, DataError> {
+fn read(
+    path: &Path,
+    input: impl Read,
+    specs: &[ColumnSpec],
+    limits: Limits,
+) -> Result<Dataset, DataError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .trim(csv::Trim::All)
         .flexible(false)
-        .from_reader(LineLimit::new(input));
+        .from_reader(Lines::new(input, limits.line_bytes));
     let mut record = csv::StringRecord::new();
-    let first = loop {
-        if !next_record(path, &mut reader, &mut record)? {
+    let (first, first_line) = loop {
+        let Some(line) = next_record(path, &mut reader, &mut record)? else {
             return Err(DataError::Empty {
                 path: path.to_owned(),
             });
-        }
+        };
         if !is_blank(&record) {
-            break record.clone();
+            break (record.clone(), line);
         }
     };
     let has_header = !first.iter().all(|f| f.parse::<f64>().is_ok());
@@ -254,7 +279,7 @@ fn read(path: &Path, input: impl Read, specs: &[ColumnSpec]) -> Result<Dataset, 
         if first.len() != expected {
             return Err(DataError::WrongColumnCount {
                 path: path.to_owned(),
-                line: line_of(&first),
+                line: first_line,
                 expected,
                 found: first.len(),
             });
@@ -270,13 +295,14 @@ fn read(path: &Path, input: impl Read, specs: &[ColumnSpec]) -> Result<Dataset, 
             .collect();
         (sources, Vec::new())
     };
-    let mut table = Table::new(path, specs, sources, has_header.then_some(first.clone()));
+    let header = has_header.then_some(first.clone());
+    let mut table = Table::new(path, specs, sources, header, limits.values);
     if !has_header {
-        table.push(&first)?;
+        table.push(&first, first_line)?;
     }
-    while next_record(path, &mut reader, &mut record)? {
+    while let Some(line) = next_record(path, &mut reader, &mut record)? {
         if !is_blank(&record) {
-            table.push(&record)?;
+            table.push(&record, line)?;
         }
     }
     if table.rows == 0 {
@@ -292,47 +318,57 @@ fn read(path: &Path, input: impl Read, specs: &[ColumnSpec]) -> Result<Dataset, 
     })
 }
 
-/// Reads the next record into `record`; `false` at the end of the file.
+/// Reads the next record into `record` and returns its line; `None` at the end.
 fn next_record<R: Read>(
     path: &Path,
-    reader: &mut csv::Reader<LineLimit<R>>,
+    reader: &mut csv::Reader<Lines<R>>,
     record: &mut csv::StringRecord,
-) -> Result<bool, DataError> {
-    reader.read_record(record).map_err(|e| {
-        let line = e.position().map(|p| p.line()).unwrap_or(0);
-        let message = match e.kind() {
-            csv::ErrorKind::UnequalLengths {
-                expected_len, len, ..
-            } => format!("has {len} fields, but earlier lines have {expected_len}"),
-            csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8 text".to_string(),
-            csv::ErrorKind::Io(io) => {
-                return match io.get_ref().and_then(|e| e.downcast_ref::<LongLine>()) {
-                    Some(long) => DataError::LineTooLong {
-                        path: path.to_owned(),
-                        line: long.line,
-                    },
-                    None => DataError::Io {
-                        path: path.to_owned(),
-                        source: std::io::Error::new(io.kind(), io.to_string()),
-                    },
-                };
-            }
-            _ => e.to_string(),
-        };
-        DataError::Malformed {
-            path: path.to_owned(),
-            line,
-            message,
+) -> Result<Option<u64>, DataError> {
+    let read = reader.read_record(record);
+    let mut line_of = |position: Option<&csv::Position>| match position {
+        Some(p) => reader.get_mut().line_at(p.byte()),
+        None => 0,
+    };
+    let e = match read {
+        Ok(true) => return Ok(Some(line_of(record.position()))),
+        Ok(false) => return Ok(None),
+        Err(e) => e,
+    };
+    let line = line_of(e.position());
+    Err(csv_error(path, &e, line))
+}
+
+/// A `csv` error as a data error at `line`.
+fn csv_error(path: &Path, e: &csv::Error, line: u64) -> DataError {
+    let message = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("has {len} fields, but earlier lines have {expected_len}"),
+        csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8 text".to_string(),
+        csv::ErrorKind::Io(io) => {
+            return match io.get_ref().and_then(|e| e.downcast_ref::<LongLine>()) {
+                Some(long) => DataError::LineTooLong {
+                    path: path.to_owned(),
+                    line: long.line,
+                    limit: long.limit,
+                },
+                None => DataError::Io {
+                    path: path.to_owned(),
+                    source: std::io::Error::new(io.kind(), io.to_string()),
+                },
+            };
         }
-    })
+        _ => e.to_string(),
+    };
+    DataError::Malformed {
+        path: path.to_owned(),
+        line,
+        message,
+    }
 }
 
 fn is_blank(record: &csv::StringRecord) -> bool {
     record.len() == 1 && record[0].is_empty()
-}
-
-fn line_of(record: &csv::StringRecord) -> u64 {
-    record.position().map(|p| p.line()).unwrap_or(0)
 }
 
 /// The columns being filled, one record at a time.
@@ -346,6 +382,8 @@ struct Table<'a> {
     totals: Vec<Option<usize>>,
     /// Values per row, over all specs.
     width: usize,
+    /// The most values the table may hold.
+    limit: usize,
     rows: usize,
     columns: Vec<Column>,
 }
@@ -356,6 +394,7 @@ impl<'a> Table<'a> {
         specs: &'a [ColumnSpec],
         sources: Vec<Vec<usize>>,
         header: Option<csv::StringRecord>,
+        limit: usize,
     ) -> Table<'a> {
         let totals = specs
             .iter()
@@ -382,6 +421,7 @@ impl<'a> Table<'a> {
             header,
             totals,
             width: specs.iter().map(ColumnSpec::width).sum(),
+            limit,
             rows: 0,
             columns: specs
                 .iter()
@@ -394,13 +434,14 @@ impl<'a> Table<'a> {
     }
 
     /// Checks one data record and appends its values.
-    fn push(&mut self, record: &csv::StringRecord) -> Result<(), DataError> {
-        if (self.rows + 1).saturating_mul(self.width) > MAX_VALUES {
+    fn push(&mut self, record: &csv::StringRecord, line: u64) -> Result<(), DataError> {
+        if (self.rows + 1).saturating_mul(self.width) > self.limit {
             return Err(DataError::TooLarge {
                 path: self.path.to_owned(),
-                line: line_of(record),
+                line,
                 width: self.width,
-                max_rows: MAX_VALUES / self.width.max(1),
+                max_rows: self.limit / self.width.max(1),
+                limit: self.limit,
             });
         }
         for (s, spec) in self.specs.iter().enumerate() {
@@ -408,7 +449,7 @@ impl<'a> Table<'a> {
                 let text = &record[field];
                 let value = check_value(text, spec.elem)
                     .and_then(|v| check_bound(v, spec.bound.as_ref()))
-                    .map_err(|problem| self.bad(record, s, field, problem))?;
+                    .map_err(|problem| self.bad(record, line, s, field, problem))?;
                 self.columns[s].values.push(value);
             }
         }
@@ -424,7 +465,7 @@ impl<'a> Table<'a> {
                     name: self.column_name(t, total_field),
                     column: total_field + 1,
                 };
-                return Err(self.bad(record, s, self.sources[s][j], problem));
+                return Err(self.bad(record, line, s, self.sources[s][j], problem));
             }
         }
         self.rows += 1;
@@ -442,17 +483,18 @@ impl<'a> Table<'a> {
     fn bad(
         &self,
         record: &csv::StringRecord,
+        line: u64,
         spec: usize,
         field: usize,
         problem: Problem,
     ) -> DataError {
         DataError::BadValue {
             path: self.path.to_owned(),
-            line: line_of(record),
+            line,
             column: field + 1,
             name: self.column_name(spec, field),
             value: shown(&record[field]),
-            problem,
+            problem: Box::new(problem),
         }
     }
 }
@@ -476,30 +518,66 @@ fn shown(text: &str) -> String {
     out
 }
 
-/// Fails a read once one line grows past [`MAX_LINE_BYTES`], so that input without
-/// line ends is refused instead of buffered until memory runs out.
-struct LineLimit<R> {
+/// Watches the bytes the CSV parser reads. It refuses a line longer than its limit
+/// ([`MAX_LINE_BYTES`]), so that input without line ends is refused instead of buffered
+/// until memory runs out; and it numbers lines as the file has them, which the `csv`
+/// crate's positions do not do across the blank lines it skips.
+struct Lines<R> {
     inner: R,
+    limit: usize,
+    /// Bytes read so far.
+    offset: u64,
     /// Bytes since the last line end.
     current: usize,
-    /// Line ends seen, for the message.
-    lines: u64,
+    /// `\n`s read so far, for a long line's message.
+    newlines: u64,
+    /// The line ends (`\n` or `\r`) at or after the last record start asked about, each
+    /// with its offset and whether it is a `\n`. The parser reads at most a buffer
+    /// ahead, so this stays small.
+    ends: VecDeque<(u64, bool)>,
+    /// `\n`s before the first of `ends`.
+    newlines_before: u64,
 }
 
-impl<R> LineLimit<R> {
-    fn new(inner: R) -> LineLimit<R> {
-        LineLimit {
+impl<R> Lines<R> {
+    fn new(inner: R, limit: usize) -> Lines<R> {
+        Lines {
             inner,
+            limit,
+            offset: 0,
             current: 0,
-            lines: 0,
+            newlines: 0,
+            ends: VecDeque::new(),
+            newlines_before: 0,
         }
+    }
+
+    /// The line of the record the parser started reading at byte `start` (its
+    /// position), past the blank lines the parser skipped there. Calls come in file
+    /// order; line ends before `start` are forgotten.
+    fn line_at(&mut self, start: u64) -> u64 {
+        while let Some(&(offset, newline)) = self.ends.front() {
+            if offset >= start {
+                break;
+            }
+            self.newlines_before += u64::from(newline);
+            self.ends.pop_front();
+        }
+        // The blank lines skipped: line ends one after the other from `start` on.
+        let skipped = (start..)
+            .zip(&self.ends)
+            .take_while(|(at, (offset, _))| at == offset)
+            .filter(|(_, (_, newline))| *newline)
+            .count();
+        self.newlines_before + 1 + skipped as u64
     }
 }
 
-/// The error [`LineLimit`] reads fail with.
+/// The error [`Lines`] reads fail with.
 #[derive(Debug)]
 struct LongLine {
     line: u64,
+    limit: usize,
 }
 
 impl fmt::Display for LongLine {
@@ -510,24 +588,28 @@ impl fmt::Display for LongLine {
 
 impl std::error::Error for LongLine {}
 
-impl<R: Read> Read for LineLimit<R> {
+impl<R: Read> Read for Lines<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let chunk = &buf[..n];
-        let is_end = |b: &u8| *b == b'\n' || *b == b'\r';
-        match chunk.iter().rposition(is_end) {
-            Some(last) => self.current = n - last - 1,
-            None => self.current += n,
+        for (i, &byte) in buf[..n].iter().enumerate() {
+            if byte == b'\n' || byte == b'\r' {
+                self.ends.push_back((self.offset + i as u64, byte == b'\n'));
+                self.newlines += u64::from(byte == b'\n');
+                self.current = 0;
+            } else {
+                self.current += 1;
+                if self.current > self.limit {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        LongLine {
+                            line: self.newlines + 1,
+                            limit: self.limit,
+                        },
+                    ));
+                }
+            }
         }
-        self.lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
-        if self.current > MAX_LINE_BYTES {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                LongLine {
-                    line: self.lines + 1,
-                },
-            ));
-        }
+        self.offset += n as u64;
         Ok(n)
     }
 }
@@ -752,5 +834,220 @@ mod tests {
             read("x0,x1,x2\n", &specs),
             Err(DataError::Empty { .. })
         ));
+    }
+
+    fn bounded(name: &str, elem: Elem, size: Option<usize>, bound: Bound) -> ColumnSpec {
+        ColumnSpec {
+            bound: Some(bound),
+            ..spec(name, elem, size)
+        }
+    }
+
+    fn message(text: &str, specs: &[ColumnSpec]) -> String {
+        read(text, specs).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn classes_must_be_below_the_number_of_logits() {
+        let specs = [
+            spec("x", Elem::Real, Some(2)),
+            bounded("y", Elem::Int, None, Bound::Below(3)),
+        ];
+        let d = read("x0,x1,y\n0,1,0\n0,1,2\n", &specs).unwrap();
+        assert_eq!(d.columns[1].values, vec![0.0, 2.0]);
+        assert_eq!(
+            message("x0,x1,y\n0,1,2\n0.5,1,5\n", &specs),
+            "t.csv:3:3: `5` in column `y` is a class outside 0..2 (the logits have 3 entries, and classes are numbered from 0)"
+        );
+        // Without a header the column is named after its declaration.
+        assert_eq!(
+            message("0,1,3\n", &specs),
+            "t.csv:1:3: `3` in column `y` is a class outside 0..2 (the logits have 3 entries, and classes are numbered from 0)"
+        );
+        // The type is checked first: a negative class is not an `int` at all.
+        assert!(message("0,1,-1\n", &specs).ends_with("is not a whole number >= 0"));
+    }
+
+    #[test]
+    fn counts_must_not_exceed_a_literal_total() {
+        let specs = [bounded("k", Elem::Int, Some(2), Bound::AtMost(10))];
+        assert!(read("k0,k1\n10,0\n3,7\n", &specs).is_ok());
+        assert_eq!(
+            message("k0,k1\n10,0\n3,11\n", &specs),
+            "t.csv:3:2: `11` in column `k1` is a count above its total count 10"
+        );
+    }
+
+    #[test]
+    fn counts_must_not_exceed_the_total_column_of_their_line() {
+        let specs = [
+            bounded("k", Elem::Int, None, Bound::AtMostColumn("n".into())),
+            spec("n", Elem::Int, None),
+        ];
+        // The total may come later in the file than the count it bounds.
+        let d = read("n,k\n5,5\n9,0\n", &specs).unwrap();
+        assert_eq!(d.columns[0].values, vec![5.0, 0.0]);
+        assert_eq!(
+            message("n,k\n5,5\n3,4\n", &specs),
+            "t.csv:3:2: `4` in column `k` is a count above its total count `3` (column `n`, column 1 of the same line)"
+        );
+        // A vector total bounds element by element; a scalar total bounds every element.
+        let vector = [
+            bounded("k", Elem::Int, Some(2), Bound::AtMostColumn("n".into())),
+            spec("n", Elem::Int, Some(2)),
+        ];
+        assert!(read("k0,k1,n0,n1\n1,4,1,4\n", &vector).is_ok());
+        assert_eq!(
+            message("k0,k1,n0,n1\n1,4,2,3\n", &vector),
+            "t.csv:2:2: `4` in column `k1` is a count above its total count `3` (column `n1`, column 4 of the same line)"
+        );
+        let scalar = [
+            bounded("k", Elem::Int, Some(2), Bound::AtMostColumn("n".into())),
+            spec("n", Elem::Int, None),
+        ];
+        assert!(read("2,3,3\n", &scalar).is_ok());
+        assert_eq!(
+            message("2,3,3\n4,1,3\n", &scalar),
+            "t.csv:2:1: `4` in column `k` is a count above its total count `3` (column `n`, column 3 of the same line)"
+        );
+    }
+
+    #[test]
+    fn values_are_checked_as_the_f32_they_become() {
+        let one = |elem: Elem, text: &str| check_value(text, elem);
+        assert_eq!(one(Elem::Real, "1e39"), Err(Problem::TooLarge));
+        assert_eq!(one(Elem::Real, "-1e39"), Err(Problem::TooLarge));
+        assert_eq!(one(Elem::Real, "1e999"), Err(Problem::TooLarge));
+        assert_eq!(one(Elem::Positive, "1e39"), Err(Problem::TooLarge));
+        assert_eq!(one(Elem::Real, "3.4e38"), Ok(3.4e38));
+        // A real that underflows is kept as the zero it becomes.
+        assert_eq!(one(Elem::Real, "1e-46"), Ok(0.0));
+        assert_eq!(one(Elem::Real, "-1e-46"), Ok(-0.0));
+        assert_eq!(
+            one(Elem::Positive, "1e-46"),
+            Err(Problem::TooSmall(Elem::Positive))
+        );
+        // Subnormal: stored as 9.99995e-41, most digits lost.
+        assert_eq!(
+            one(Elem::Positive, "1e-40"),
+            Err(Problem::TooSmall(Elem::Positive))
+        );
+        assert_eq!(one(Elem::Positive, "1.2e-38"), Ok(1.2e-38));
+        assert_eq!(one(Elem::Unit, "1e-46"), Err(Problem::TooSmall(Elem::Unit)));
+        assert_eq!(one(Elem::Unit, "0.99999999"), Err(Problem::RoundsToOne));
+        assert_eq!(one(Elem::Unit, "0.9999999"), Ok(0.9999999));
+        assert_eq!(
+            one(Elem::Unit, "1e39"),
+            Err(Problem::NotA("a number strictly between 0 and 1"))
+        );
+        assert_eq!(
+            one(Elem::Positive, "-1e39"),
+            Err(Problem::NotA("a positive number (> 0)"))
+        );
+        assert_eq!(one(Elem::Int, "16777215"), Ok(16_777_215.0));
+        assert_eq!(one(Elem::Int, "16777216"), Err(Problem::CountTooLarge));
+        assert_eq!(one(Elem::Int, "1e999"), Err(Problem::CountTooLarge));
+        for text in ["inf", "-inf", "+infinity", "nan", "NaN", "", "1,5", "0x10"] {
+            assert!(
+                matches!(one(Elem::Real, text), Err(Problem::NotA(_))),
+                "{text}"
+            );
+        }
+        let specs = [spec("s", Elem::Positive, None)];
+        assert_eq!(
+            message("s\n1\n1e-46\n", &specs),
+            "t.csv:3:1: `1e-46` in column `s` is too close to 0 for vic's 32-bit floats, which would store it as 0 or lose its digits: a `positive` value must be at least about 1.2e-38 (rescale the column, e.g. to other units)"
+        );
+    }
+
+    #[test]
+    fn messages_escape_control_characters_and_shorten_long_cells() {
+        let specs = [spec("y", Elem::Real, None)];
+        assert_eq!(
+            message("y\n1\x002\n", &specs),
+            "t.csv:2:1: `1\\u{0}2` in column `y` is not a finite number"
+        );
+        let long = "9".repeat(30) + &"x".repeat(100);
+        let err = message(&format!("y\n{long}\n"), &specs);
+        assert!(err.contains(&format!("`{}...`", &long[..40])), "{err}");
+    }
+
+    #[test]
+    fn a_table_past_the_value_limit_is_refused_at_its_line() {
+        let specs = [spec("x", Elem::Real, Some(2))];
+        let limits = Limits {
+            values: 4,
+            line_bytes: MAX_LINE_BYTES,
+        };
+        let within = super::read(Path::new("t.csv"), &b"1,2\n3,4\n"[..], &specs, limits);
+        assert_eq!(within.unwrap().rows, 2);
+        let err = super::read(
+            Path::new("t.csv"),
+            &b"1,2\n3,4\n\n5,6\n"[..],
+            &specs,
+            limits,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.csv:4: the data passes vic's limit of 4 values (0 MiB of 32-bit floats) at this line: the model reads 2 values per row, so a file may have at most 2 rows (use fewer rows, or split the file)"
+        );
+    }
+
+    #[test]
+    fn a_line_past_the_length_limit_is_refused() {
+        let specs = [spec("y", Elem::Real, None)];
+        let limits = Limits {
+            values: MAX_VALUES,
+            line_bytes: 8,
+        };
+        let read = |text: &str| super::read(Path::new("t.csv"), text.as_bytes(), &specs, limits);
+        assert!(read("y\r\n12345678\r\n2\n").is_ok());
+        let err = read("y\n1\n123456789\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.csv:3: the line is longer than 8 bytes, which is not a data table (is this the right file?)"
+        );
+        // An endless line is refused after the limit, not read to the end.
+        let endless = std::io::repeat(b'7');
+        let err = super::read(Path::new("zero"), endless, &specs, limits).unwrap_err();
+        assert!(
+            matches!(err, DataError::LineTooLong { line: 1, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_repeated_header_name_reads_its_first_column() {
+        let specs = [spec("y", Elem::Real, None)];
+        let d = read("y,y\n1,2\n", &specs).unwrap();
+        assert_eq!(d.columns[0].values, vec![1.0]);
+        assert_eq!(d.ignored, vec!["y".to_string()]);
+    }
+
+    #[test]
+    fn lines_are_numbered_as_in_the_file() {
+        let specs = [spec("y", Elem::Real, None)];
+        let line = |text: &str| match read(text, &specs) {
+            Err(DataError::BadValue { line, .. }) => line,
+            other => panic!("{text:?}: {other:?}"),
+        };
+        assert_eq!(line("y\n1\nbad\n"), 3);
+        // Blank lines, which the csv crate skips without counting.
+        assert_eq!(line("y\n1\n\nbad\n"), 4);
+        assert_eq!(line("\n\ny\n\n1\n\n\n\nbad"), 9);
+        assert_eq!(line("y\r\n1\r\n\r\n\r\nbad\r\n"), 5);
+        assert_eq!(line("\u{feff}y\n\n1\nbad\n"), 4);
+        // A quoted field may hold a line end; the next record starts after it.
+        let quoted = [spec("y", Elem::Real, None), spec("note", Elem::Real, None)];
+        let err = read("y,note\n1,\"a\nb\"\n", &quoted).unwrap_err();
+        assert!(err.to_string().starts_with("t.csv:2:2: `a\\nb`"), "{err}");
+        let err = read("y,note\n\"1\n\",2\n\nx,3\n", &quoted).unwrap_err();
+        assert!(err.to_string().starts_with("t.csv:5:1: `x`"), "{err}");
+        let err = read("y\n1\n\n1,2\n", &specs).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.csv:4: has 2 fields, but earlier lines have 1"
+        );
     }
 }
