@@ -179,6 +179,11 @@ impl FitFile {
 /// is removed on every error path (dropping the `NamedTempFile` deletes it).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     check_target(path)?;
+    replace(path, bytes)
+}
+
+/// Writes a randomly named temporary file beside `path` and renames it over `path`.
+fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -246,4 +251,46 @@ fn special_kind(kind: &std::fs::FileType) -> &'static str {
 #[cfg(not(unix))]
 fn special_kind(_: &std::fs::FileType) -> &'static str {
     "a special file"
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_failed_rename_removes_the_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.json");
+        std::fs::create_dir(&target).unwrap();
+        // Past the target check, the rename over a directory fails after the
+        // temporary file was written.
+        assert!(replace(&target, b"{}").is_err());
+        assert_eq!(listing(dir.path()), vec!["out.json"]);
+        let err = write_atomically(&target, b"{}").unwrap_err();
+        assert!(err.to_string().starts_with("it is a directory"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_file_gets_the_mode_a_plain_create_gives() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let out = dir.path().join("out.json");
+        write_atomically(&out, b"{}").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
+        assert_eq!(mode(&out), mode(&plain));
+        assert_eq!(std::fs::read(&out).unwrap(), b"{}");
+        assert_eq!(listing(dir.path()), vec!["out.json", "plain"]);
+    }
 }
