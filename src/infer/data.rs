@@ -537,6 +537,8 @@ struct Lines<R> {
     ends: VecDeque<(u64, bool)>,
     /// `\n`s before the first of `ends`.
     newlines_before: u64,
+    /// The length of a UTF-8 byte-order mark at the start, which the parser skips.
+    bom: u64,
 }
 
 impl<R> Lines<R> {
@@ -549,6 +551,7 @@ impl<R> Lines<R> {
             newlines: 0,
             ends: VecDeque::new(),
             newlines_before: 0,
+            bom: 0,
         }
     }
 
@@ -556,6 +559,7 @@ impl<R> Lines<R> {
     /// position), past the blank lines the parser skipped there. Calls come in file
     /// order; line ends before `start` are forgotten.
     fn line_at(&mut self, start: u64) -> u64 {
+        let start = start.max(self.bom);
         while let Some(&(offset, newline)) = self.ends.front() {
             if offset >= start {
                 break;
@@ -591,6 +595,9 @@ impl std::error::Error for LongLine {}
 impl<R: Read> Read for Lines<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if self.offset == 0 && buf[..n].starts_with(b"\xef\xbb\xbf") {
+            self.bom = 3;
+        }
         for (i, &byte) in buf[..n].iter().enumerate() {
             if byte == b'\n' || byte == b'\r' {
                 self.ends.push_back((self.offset + i as u64, byte == b'\n'));
@@ -1038,6 +1045,7 @@ mod tests {
         assert_eq!(line("\n\ny\n\n1\n\n\n\nbad"), 9);
         assert_eq!(line("y\r\n1\r\n\r\n\r\nbad\r\n"), 5);
         assert_eq!(line("\u{feff}y\n\n1\nbad\n"), 4);
+        assert_eq!(line("\u{feff}\n\ny\nbad\n"), 4);
         // A quoted field may hold a line end; the next record starts after it.
         let quoted = [spec("y", Elem::Real, None), spec("note", Elem::Real, None)];
         let err = read("y,note\n1,\"a\nb\"\n", &quoted).unwrap_err();
