@@ -45,7 +45,8 @@ pub enum Bound {
     AtMost(u64),
     /// A count whose total is the `int` data column of this name on the same row
     /// (`Binomial(total_count = n, ..)`). A scalar total bounds every element; a vector
-    /// total of the same width bounds element by element.
+    /// total of the same width bounds element by element. The name must be another
+    /// declaration of the same spec list, which a checked model guarantees.
     AtMostColumn(String),
 }
 
@@ -295,7 +296,7 @@ fn read(
             .collect();
         (sources, Vec::new())
     };
-    let header = has_header.then_some(first.clone());
+    let header = has_header.then(|| first.clone());
     let mut table = Table::new(path, specs, sources, header, limits.values);
     if !has_header {
         table.push(&first, first_line)?;
@@ -335,18 +336,19 @@ fn next_record<R: Read>(
         Err(e) => e,
     };
     let line = line_of(e.position());
-    Err(csv_error(path, &e, line))
+    Err(csv_error(path, e, line))
 }
 
 /// A `csv` error as a data error at `line`.
-fn csv_error(path: &Path, e: &csv::Error, line: u64) -> DataError {
-    let message = match e.kind() {
+fn csv_error(path: &Path, e: csv::Error, line: u64) -> DataError {
+    let message = e.to_string();
+    let message = match e.into_kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
         } => format!("has {len} fields, but earlier lines have {expected_len}"),
         csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8 text".to_string(),
-        csv::ErrorKind::Io(io) => {
-            return match io.get_ref().and_then(|e| e.downcast_ref::<LongLine>()) {
+        csv::ErrorKind::Io(source) => {
+            return match source.get_ref().and_then(|e| e.downcast_ref::<LongLine>()) {
                 Some(long) => DataError::LineTooLong {
                     path: path.to_owned(),
                     line: long.line,
@@ -354,11 +356,11 @@ fn csv_error(path: &Path, e: &csv::Error, line: u64) -> DataError {
                 },
                 None => DataError::Io {
                     path: path.to_owned(),
-                    source: std::io::Error::new(io.kind(), io.to_string()),
+                    source,
                 },
             };
         }
-        _ => e.to_string(),
+        _ => message,
     };
     DataError::Malformed {
         path: path.to_owned(),
