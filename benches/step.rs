@@ -69,7 +69,7 @@ fn lowered_vae(c: &mut Criterion) {
 
 fn training_step(c: &mut Criterion) {
     let loaded = vic::source::load(Path::new("examples/vae.vi")).expect("examples/vae.vi loads");
-    let specs = vic::infer::fit::column_specs(&loaded.info);
+    let specs = vic::infer::fit::column_specs(&loaded);
     let train = vic::infer::data::load(Path::new("examples/data/digits_train.csv"), &specs)
         .expect("the digits load");
     let options = vic::objective::options_for(&loaded.info, train.rows);

@@ -349,8 +349,8 @@ fn run_graph(
     Ok(())
 }
 
-fn load_data(path: &Path, info: &ModelInfo) -> Result<Dataset, Failure> {
-    let data = data::load(path, &column_specs(info))?;
+fn load_data(path: &Path, loaded: &Loaded) -> Result<Dataset, Failure> {
+    let data = data::load(path, &column_specs(loaded))?;
     if !data.ignored.is_empty() {
         let _ = writeln!(
             io::stderr(),
@@ -379,8 +379,8 @@ fn run_fit(
     let loaded = load(paths.model)?;
     warn(&loaded);
     let guide = guide_args.apply(&loaded.info)?;
-    let train = load_data(paths.data, &loaded.info)?;
-    let test = paths.test.map(|p| load_data(p, &loaded.info)).transpose()?;
+    let train = load_data(paths.data, &loaded)?;
+    let test = paths.test.map(|p| load_data(p, &loaded)).transpose()?;
     if options.samples == 0 {
         return Err(Error::Usage("`--samples` must be at least 1".into()).into());
     }
@@ -544,7 +544,7 @@ fn run_eval(
 ) -> Result<(), Failure> {
     let file = FitFile::read(fit_path)?;
     let refit = fit::rebuild(&file)?;
-    let data = load_data(data_path, &refit.loaded.info)?;
+    let data = load_data(data_path, &refit.loaded)?;
     let estimate = evaluate::elbo(
         &refit.elbo,
         &file.params,

@@ -29,7 +29,7 @@ struct Problem {
 impl Problem {
     fn from_files(model: &Path, train: &Path, test: Option<&Path>) -> Problem {
         let loaded = source::load(model).unwrap();
-        let specs = column_specs(&loaded.info);
+        let specs = column_specs(&loaded);
         let train = data::load(train, &specs).unwrap();
         let test = test.map(|t| data::load(t, &specs).unwrap());
         Problem {

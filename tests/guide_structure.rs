@@ -157,7 +157,7 @@ fn the_objective_is_the_minibatch_scaled_sum_of_its_parts() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("examples/data")
             .join(csv);
-        let dataset = data::load(&path, &column_specs(&loaded.info)).unwrap();
+        let dataset = data::load(&path, &column_specs(&loaded)).unwrap();
         let options = objective::options_for(&loaded.info, dataset.rows);
         let elbo = objective::build(&loaded.model, &loaded.info, &options).unwrap();
         let mut session = Session::new(&elbo, rows);

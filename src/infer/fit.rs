@@ -2,12 +2,14 @@
 //! train, then estimate the final figures with fresh samples and assemble the
 //! [`FitFile`]. Also rebuilding the graph a fit file describes, for `eval` and `sample`.
 
-use crate::check::{GuideSpec, ModelInfo, Shape, SymbolKind};
+use crate::check::hir::StmtKind;
+use crate::check::{GuideSpec, Resolved, Shape, SymbolKind};
 use crate::guide::GuideError;
 use crate::objective::{self, ElboGraph, ElboOptions, KlMode, Objective};
+use crate::dist::Family;
 use crate::source::{Loaded, analyze};
 
-use super::data::{ColumnSpec, Dataset};
+use super::data::{Bound, ColumnSpec, Dataset};
 use super::evaluate::{self, EvalError};
 use super::fitfile::{FORMAT, Figures, FitFile, GuideSettings};
 use super::train::{self, FitOptions, NonFinite, Observer, Outcome};
@@ -19,18 +21,32 @@ const MAX_PASSES: usize = 2000;
 /// Guide draws behind the posterior summary of the globals.
 const SUMMARY_DRAWS: usize = 4000;
 
-/// What the model expects of the data file, in declaration order.
-pub fn column_specs(info: &ModelInfo) -> Vec<ColumnSpec> {
+/// What the model expects of the data file, in declaration order, with the range the
+/// likelihood over each column imposes beyond its type.
+pub fn column_specs(loaded: &Loaded) -> Vec<ColumnSpec> {
+    let info = &loaded.info;
     info.of_kind(|k| matches!(k, SymbolKind::Data))
-        .map(|(_, s)| ColumnSpec {
+        .map(|(id, s)| ColumnSpec {
             name: s.name.clone(),
             elem: s.elem,
             size: match s.shape {
                 Shape::Scalar => None,
                 Shape::Vector(n) => Some(n),
             },
+            bound: loaded.model.stmts.iter().find_map(|stmt| match &stmt.kind {
+                StmtKind::Likelihood { symbol, dist } if *symbol == id => data_bound(dist),
+                _ => None,
+            }),
         })
         .collect()
+}
+
+/// The range a family's data must keep beyond its element type.
+fn data_bound(dist: &Resolved) -> Option<Bound> {
+    match dist.family {
+        Family::Categorical => Some(Bound::Below(dist.args[0].shape.width())),
+        _ => None,
+    }
 }
 
 /// Everything a fit needs.

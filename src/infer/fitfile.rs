@@ -2,8 +2,9 @@
 //! contained — the model source, the options, the guide that was built, every learned
 //! parameter by name, the ELBO trace and the final figures.
 //!
-//! Files are written atomically: to a temporary file beside the target, then renamed,
-//! so a crash never leaves a half-written fit behind.
+//! Files are written atomically: to a randomly named temporary file beside the target,
+//! then renamed, so a crash never leaves a half-written fit behind. Only regular files
+//! are ever replaced: never a symlink, FIFO, device or directory.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -167,8 +168,22 @@ impl FitFile {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
+/// Writes `bytes` to `path` through a temporary file beside it, then renames it over
+/// `path`, so a crash never leaves a half-written file and readers see the old or the
+/// new contents, never a mix.
+///
+/// Only a regular file is ever replaced ([`check_target`]): an `--out` that names a
+/// symlink, a FIFO, a device or a directory is refused before anything is written. The
+/// temporary file gets a random name and is opened with create-new semantics, so a file
+/// or symlink planted at a guessable name can neither be followed nor overwritten; it
+/// is removed on every error path (dropping the `NamedTempFile` deletes it).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    check_target(path)?;
+    replace(path, bytes)
+}
+
+/// Writes a randomly named temporary file beside `path` and renames it over `path`.
+fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -176,19 +191,106 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| std::io::Error::other("the path names no file"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // The mode a plain `File::create` gives (0o666 less the umask), not tempfile's
+    // owner-only default: a fit file is as readable as any other output.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(&dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Refuses an output path that exists and is not a regular file. Looks at the path
+/// itself, not what a symlink points to, since renaming over a symlink would replace
+/// the link while the user may have meant its target (and a planted link is an attack).
+pub fn check_target(path: &Path) -> std::io::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(());
     }
-    result
+    let what = if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a directory"
+    } else {
+        special_kind(&kind)
+    };
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!(
+            "it is {what}, and vic replaces only regular files (give the path of a new or a regular file)"
+        ),
+    ))
+}
+
+/// Names a file type that is neither a regular file, a directory nor a symlink.
+#[cfg(unix)]
+fn special_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::FileType) -> &'static str {
+    "a special file"
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_failed_rename_removes_the_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.json");
+        std::fs::create_dir(&target).unwrap();
+        // Past the target check, the rename over a directory fails after the
+        // temporary file was written.
+        assert!(replace(&target, b"{}").is_err());
+        assert_eq!(listing(dir.path()), vec!["out.json"]);
+        let err = write_atomically(&target, b"{}").unwrap_err();
+        assert!(err.to_string().starts_with("it is a directory"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_file_gets_the_mode_a_plain_create_gives() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let out = dir.path().join("out.json");
+        write_atomically(&out, b"{}").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
+        assert_eq!(mode(&out), mode(&plain));
+        assert_eq!(std::fs::read(&out).unwrap(), b"{}");
+        assert_eq!(listing(dir.path()), vec!["out.json", "plain"]);
+    }
 }
