@@ -2,9 +2,9 @@
 //! arguments in canonical order, their sizes against the variable's, literal arguments
 //! against their domains, and supports against declared types.
 
-use super::{Checker, Resolved, Shape};
+use super::{Checker, Resolved, Shape, SymbolKind};
 use crate::diag::{Diagnostic, suggest};
-use crate::dist::{Elem, Family, Use};
+use crate::dist::{Domain, Elem, Family, Use};
 use crate::syntax::ast::{DistCall, Expr, ExprKind, Ident, Type};
 
 /// The variable a distribution is about.
@@ -111,7 +111,7 @@ impl Checker {
     fn distribution(&mut self, call: &DistCall, target: &Target<'_>) -> Option<Resolved> {
         let shapes: Vec<Option<Shape>> = call.args.iter().map(|a| self.expr(&a.value)).collect();
         let family = self.family(call)?;
-        let params = family.params();
+        let params = family.param_names();
         let mut slots: Vec<Option<usize>> = vec![None; params.len()];
         let mut ok = true;
         let mut seen_named = false;
@@ -243,16 +243,14 @@ impl Checker {
             return None;
         }
         let named: Vec<&Ident> = call.args.iter().filter_map(|a| a.name.as_ref()).collect();
-        if let Some(&family) = families
-            .iter()
-            .find(|f| named.iter().all(|n| f.params().contains(&n.name.as_str())))
-        {
+        if let Some(&family) = families.iter().find(|f| {
+            named
+                .iter()
+                .all(|n| f.param_names().contains(&n.name.as_str()))
+        }) {
             return Some(family);
         }
-        let all: Vec<&str> = families
-            .iter()
-            .flat_map(|f| f.params().iter().copied())
-            .collect();
+        let all: Vec<&str> = families.iter().flat_map(|f| f.param_names()).collect();
         let mut reported = false;
         for arg in named {
             if all.contains(&arg.name.as_str()) {
@@ -286,7 +284,7 @@ impl Checker {
                     "give one of {}",
                     families
                         .iter()
-                        .map(|f| format!("`{}`", f.params().join(", ")))
+                        .map(|f| format!("`{}`", f.param_names().join(", ")))
                         .collect::<Vec<_>>()
                         .join(" or ")
                 )),
@@ -304,7 +302,7 @@ impl Checker {
         shape: Option<Shape>,
         target: &Target<'_>,
     ) -> bool {
-        let param = family.params()[index];
+        let param = family.params()[index].name;
         let Some(shape) = shape else { return false };
         let size_ok = if family.is_elementwise() {
             shape == Shape::Scalar || shape == target.shape
@@ -349,7 +347,37 @@ impl Checker {
                 ok = false;
             }
         }
+        if domain == Domain::Count && !self.is_count_data(value) {
+            self.error(
+                Diagnostic::error(
+                    value.span,
+                    format!(
+                        "the `{param}` of `{family}` must be {}: a number or `int` data, but is `{value}`",
+                        domain.describe()
+                    ),
+                )
+                .with_label("not a whole number")
+                .with_hint(format!(
+                    "declare the counts as data, `data n: int`, and write `{family}(n, ...)`"
+                )),
+            );
+            ok = false;
+        }
         ok
+    }
+
+    /// Whether `value` is data a [`Domain::Count`] parameter may be: a number (checked
+    /// against the domain above) or a name of `int` (or `bool`) data.
+    fn is_count_data(&self, value: &Expr) -> bool {
+        match &value.kind {
+            ExprKind::Number(_) => true,
+            ExprKind::Vector(items) => items.iter().all(|i| matches!(i.kind, ExprKind::Number(_))),
+            ExprKind::Name(name) => self.by_name.get(&name.name).is_some_and(|id| {
+                let symbol = &self.symbols[id.0];
+                matches!(symbol.kind, SymbolKind::Data) && symbol.elem.is_subset_of(Elem::Int)
+            }),
+            _ => false,
+        }
     }
 }
 

@@ -141,7 +141,7 @@ fn dist(resolved: &Resolved) -> String {
         .params()
         .iter()
         .zip(&resolved.args)
-        .map(|(p, a)| format!("{p} = {a}"))
+        .map(|(p, a)| format!("{} = {a}", p.name))
         .collect();
     format!("{}({})", resolved.family, args.join(", "))
 }

@@ -28,6 +28,7 @@ pub mod flow;
 use thiserror::Error;
 
 use crate::check::{FlowSpec, GlobalsMode, GuideSpec, ModelInfo, SymbolId, SymbolKind};
+use crate::dist::transform::Transform;
 use crate::dist::{Elem, Family};
 use crate::ir::{Graph, Init, NodeId, Shape, Unary};
 use crate::lower::{self, Bindings, LogJoint, Role, value_shape};
@@ -470,23 +471,9 @@ fn to_support(
     log_q_u: NodeId,
 ) -> (NodeId, NodeId) {
     let symbol = info.symbol(id);
-    let (value, log_jacobian) = match symbol.elem {
-        Elem::Positive => {
-            let z = graph.unary(Unary::Exp, u);
-            (z, Some(graph.sum_cols(u)))
-        }
-        Elem::Unit => {
-            // log σ(u) + log(1 − σ(u)) = −softplus(−u) − softplus(u).
-            let z = graph.unary(Unary::Sigmoid, u);
-            let neg_u = graph.unary(Unary::Neg, u);
-            let a = graph.unary(Unary::Softplus, neg_u);
-            let b = graph.unary(Unary::Softplus, u);
-            let sum = graph.add(a, b);
-            let per_row = graph.sum_cols(sum);
-            (z, Some(graph.unary(Unary::Neg, per_row)))
-        }
-        _ => (u, None),
-    };
+    let transform = Transform::of(symbol.elem);
+    let value = transform.forward_graph(graph, u);
+    let log_jacobian = transform.log_jacobian_graph(graph, u);
     graph.label(value, symbol.name.clone());
     match log_jacobian {
         Some(lj) => (value, graph.sub(log_q_u, lj)),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::dist::Elem;
+use crate::dist::{Elem, transform};
 
 /// What the model expects of one `data` declaration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -296,15 +296,11 @@ fn check_value(text: &str, elem: Elem) -> Result<f32, &'static str> {
         Elem::Unit => "a number strictly between 0 and 1",
     };
     let value: f64 = text.parse().map_err(|_| expected)?;
-    let ok = value.is_finite()
-        && match elem {
-            Elem::Real => true,
-            Elem::Bool => value == 0.0 || value == 1.0,
-            Elem::Int => value >= 0.0 && value.fract() == 0.0 && value < 16_777_216.0,
-            Elem::Positive => value > 0.0,
-            Elem::Unit => value > 0.0 && value < 1.0,
-        };
-    if ok { Ok(value as f32) } else { Err(expected) }
+    if transform::contains(elem, value) {
+        Ok(value as f32)
+    } else {
+        Err(expected)
+    }
 }
 
 #[cfg(test)]

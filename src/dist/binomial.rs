@@ -1,0 +1,86 @@
+//! `Binomial(total_count, probs)` and `Binomial(total_count, logits = ..)` over `int`:
+//! k successes out of n trials. `total_count` is data (a literal or `int` data), so it
+//! has no partial; the data reader checks k <= n.
+
+use rand::rngs::StdRng;
+use rand_distr::{Binomial, Distribution};
+
+use super::math::{ln_choose, x_over_y, xlogy};
+use super::{Base, DataRange, Definition, Domain, Elem, Elementwise, Param, Spec};
+use crate::autodiff::Real;
+
+pub struct BinomialProbs;
+
+impl Definition for BinomialProbs {
+    const SPEC: Spec = Spec {
+        name: "Binomial",
+        params: &[
+            Param::new("total_count", Domain::Count),
+            Param::new("probs", Domain::Probability),
+        ],
+        support: Elem::Int,
+        prior: false,
+        likelihood: true,
+        data_range: Some(DataRange::AtMost { param: 0 }),
+    };
+}
+
+impl Elementwise for BinomialProbs {
+    /// ln C(n, k) + k ln p + (n − k) ln(1 − p), with `0 · ln 0 = 0` at p = 0 and p = 1.
+    #[inline(always)]
+    fn log_density<T: Real>([k, n, p, _]: [T; 4]) -> T {
+        ln_choose(n, k) + xlogy(k, p) + xlogy(n - k, T::ONE - p)
+    }
+
+    #[inline(always)]
+    fn log_density_grad<T: Real>([k, n, p, _]: [T; 4]) -> [T; 4] {
+        let dp = x_over_y(k, p) - x_over_y(n - k, T::ONE - p);
+        [T::ZERO, T::ZERO, dp, T::ZERO]
+    }
+
+    fn draw([n, p, _]: [f64; 3], _: Base, rng: &mut StdRng) -> f64 {
+        draw_binomial(n, p, rng)
+    }
+}
+
+pub struct BinomialLogits;
+
+impl Definition for BinomialLogits {
+    const SPEC: Spec = Spec {
+        name: "Binomial",
+        params: &[
+            Param::new("total_count", Domain::Count),
+            Param::new("logits", Domain::Real),
+        ],
+        support: Elem::Int,
+        prior: false,
+        likelihood: true,
+        data_range: Some(DataRange::AtMost { param: 0 }),
+    };
+}
+
+impl Elementwise for BinomialLogits {
+    /// ln C(n, k) + k l − n softplus(l): k ln σ(l) + (n − k) ln σ(−l) without forming
+    /// either logarithm, finite for every finite logit.
+    #[inline(always)]
+    fn log_density<T: Real>([k, n, l, _]: [T; 4]) -> T {
+        ln_choose(n, k) + k * l - n * l.softplus()
+    }
+
+    #[inline(always)]
+    fn log_density_grad<T: Real>([k, n, l, _]: [T; 4]) -> [T; 4] {
+        [T::ZERO, T::ZERO, k - n * l.sigmoid(), T::ZERO]
+    }
+
+    fn draw([n, l, _]: [f64; 3], _: Base, rng: &mut StdRng) -> f64 {
+        draw_binomial(n, 1.0 / (1.0 + (-l).exp()), rng)
+    }
+}
+
+/// One binomial draw, NaN unless `n` is a whole number >= 0 and `p` a probability.
+fn draw_binomial(n: f64, p: f64, rng: &mut StdRng) -> f64 {
+    if !(n >= 0.0 && n.fract() == 0.0 && n < 2f64.powi(53)) {
+        return f64::NAN;
+    }
+    Binomial::new(n as u64, p).map_or(f64::NAN, |d| d.sample(rng) as f64)
+}
