@@ -6,10 +6,11 @@
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Gamma};
 
-use super::math::{lgamma, psi};
+use super::math::{digamma_difference, ln_gamma_ratio};
 use super::poisson::draw_poisson;
 use super::{Base, Definition, Domain, Elem, Elementwise, Param, Spec};
 use crate::autodiff::Real;
+use crate::autodiff::special::ln_gamma;
 
 pub struct NegativeBinomial;
 
@@ -29,8 +30,9 @@ impl Definition for NegativeBinomial {
 
 impl Elementwise for NegativeBinomial {
     /// lnΓ(k + φ) − lnΓ(φ) − lnΓ(k + 1) + φ ln(φ / (φ + μ)) + k ln(μ / (φ + μ)), with
-    /// both logarithms written as `−ln_1p` of a ratio so that a large φ (near-Poisson
-    /// data) does not cancel catastrophically.
+    /// both logarithms written as `−ln_1p` of a ratio and the lnΓ difference taken in
+    /// f64 by [`ln_gamma_ratio`], so that a large φ (near-Poisson data) does not cancel
+    /// catastrophically, in f32 least of all.
     #[inline(always)]
     fn log_density<T: Real>([k, mu, phi, _]: [T; 4]) -> T {
         let tail = if k == T::ZERO {
@@ -38,14 +40,16 @@ impl Elementwise for NegativeBinomial {
         } else {
             k * (phi / mu).ln_1p()
         };
-        lgamma(k + phi) - lgamma(phi) - lgamma(k + T::ONE) - phi * (mu / phi).ln_1p() - tail
+        let normalizer = ln_gamma_ratio(phi.to_f64(), k.to_f64()) - ln_gamma(k.to_f64() + 1.0);
+        T::from_f64(normalizer) - phi * (mu / phi).ln_1p() - tail
     }
 
     #[inline(always)]
     fn log_density_grad<T: Real>([k, mu, phi, _]: [T; 4]) -> [T; 4] {
         let sum = phi + mu;
         let dmu = phi * (k - mu) / (mu * sum);
-        let dphi = psi(k + phi) - psi(phi) - (mu / phi).ln_1p() + (mu - k) / sum;
+        let dphi = T::from_f64(digamma_difference(phi.to_f64(), k.to_f64())) - (mu / phi).ln_1p()
+            + (mu - k) / sum;
         [T::ZERO, dmu, dphi, T::ZERO]
     }
 
