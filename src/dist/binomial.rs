@@ -84,3 +84,41 @@ fn draw_binomial(n: f64, p: f64, rng: &mut StdRng) -> f64 {
     }
     Binomial::new(n as u64, p).map_or(f64::NAN, |d| d.sample(rng) as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    /// Both parameterizations draw counts in 0..=n with mean n p, and a total that is
+    /// not a whole number draws NaN rather than panicking.
+    #[test]
+    fn draws_have_mean_n_p_and_stay_within_the_total() {
+        let (n, p) = (12.0, 0.3);
+        let base = Base {
+            normal: 0.0,
+            uniform: 0.5,
+        };
+        let mut rng = StdRng::seed_from_u64(2);
+        let draws = 50_000;
+        for logits in [false, true] {
+            let total: f64 = (0..draws)
+                .map(|_| {
+                    let k = if logits {
+                        BinomialLogits::draw([n, (p / (1.0 - p)).ln(), 0.0], base, &mut rng)
+                    } else {
+                        BinomialProbs::draw([n, p, 0.0], base, &mut rng)
+                    };
+                    assert!((0.0..=n).contains(&k) && k.fract() == 0.0, "{k}");
+                    k
+                })
+                .sum();
+            let mean = total / f64::from(draws);
+            let sd = (n * p * (1.0 - p) / f64::from(draws)).sqrt();
+            assert!((mean - n * p).abs() < 4.0 * sd, "mean {mean}");
+        }
+        assert!(BinomialProbs::draw([2.5, p, 0.0], base, &mut rng).is_nan());
+        assert!(BinomialProbs::draw([-1.0, p, 0.0], base, &mut rng).is_nan());
+    }
+}

@@ -66,3 +66,33 @@ impl Elementwise for NegativeBinomial {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    /// The Gamma–Poisson draws have the NB2 moments: mean μ, variance μ + μ²/φ.
+    #[test]
+    fn draws_have_the_nb2_mean_and_variance() {
+        let (mu, phi) = (4.0, 1.5);
+        let mut rng = StdRng::seed_from_u64(1);
+        let base = Base {
+            normal: 0.0,
+            uniform: 0.5,
+        };
+        let n = 100_000;
+        let draws: Vec<f64> = (0..n)
+            .map(|_| NegativeBinomial::draw([mu, phi, 0.0], base, &mut rng))
+            .collect();
+        let mean = draws.iter().sum::<f64>() / n as f64;
+        let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        let want = mu + mu * mu / phi;
+        assert!(
+            (mean - mu).abs() < 4.0 * (want / n as f64).sqrt(),
+            "mean {mean}"
+        );
+        assert!((var / want - 1.0).abs() < 0.05, "variance {var} vs {want}");
+    }
+}
