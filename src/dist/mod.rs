@@ -370,17 +370,6 @@ impl fmt::Display for Family {
     }
 }
 
-/// The log density of the elementwise `family` at `v = [value, params...]`. For one
-/// value at a time (tests, tools); the executor dispatches once per node instead.
-pub fn log_density<T: Real>(family: Family, v: [T; 4]) -> T {
-    for_elementwise!(family, F => F::log_density(v))
-}
-
-/// The partials of [`log_density`].
-pub fn log_density_grad<T: Real>(family: Family, v: [T; 4]) -> [T; 4] {
-    for_elementwise!(family, F => F::log_density_grad(v))
-}
-
 /// One draw from the elementwise `family` at parameters `p` in canonical order (unused
 /// slots zero).
 pub fn draw(family: Family, p: [f64; 3], rng: &mut StdRng) -> f64 {
@@ -395,6 +384,14 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
+
+    fn log_density(family: Family, v: [f64; 4]) -> f64 {
+        for_elementwise!(family, F => F::log_density(v))
+    }
+
+    fn log_density_grad(family: Family, v: [f64; 4]) -> [f64; 4] {
+        for_elementwise!(family, F => F::log_density_grad(v))
+    }
 
     /// A value inside `domain`, away from its edges.
     fn inside(domain: Domain) -> f64 {
