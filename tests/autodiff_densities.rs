@@ -113,6 +113,72 @@ fn bernoulli_stays_finite_and_exact_at_the_edges() {
     }
 }
 
+/// scipy.stats.binom.logpmf(k, n, p) = ln C(n, k) + k ln p + (n − k) ln(1 − p).
+#[test]
+fn binomial_matches_its_closed_form_in_both_parameterizations() {
+    // C(10, 3) = 120.
+    let want = 120f64.ln() + 3.0 * 0.3f64.ln() + 7.0 * 0.7f64.ln();
+    close(logp(Family::BinomialProbs, 3.0, &[10.0, 0.3]), want);
+    close(
+        logp(Family::BinomialLogits, 3.0, &[10.0, (0.3f64 / 0.7).ln()]),
+        want,
+    );
+    // C(4, 4) p⁴ and C(4, 0) (1 − p)⁴.
+    close(logp(Family::BinomialProbs, 4.0, &[4.0, 0.5]), -4.0 * LN_2);
+    close(
+        logp(Family::BinomialLogits, 0.0, &[4.0, 2.0]),
+        -4.0 * (1.0 + 2f64.exp()).ln(),
+    );
+}
+
+/// At p = 0 and p = 1 the sure outcomes have probability one, without `0 · ln 0`
+/// NaNs, and extreme logits stay finite in f32 too.
+#[test]
+fn binomial_stays_finite_and_exact_at_the_edges() {
+    close(logp(Family::BinomialProbs, 0.0, &[6.0, 0.0]), 0.0);
+    close(logp(Family::BinomialProbs, 6.0, &[6.0, 1.0]), 0.0);
+    assert_eq!(
+        logp(Family::BinomialProbs, 1.0, &[6.0, 0.0]),
+        f64::NEG_INFINITY
+    );
+    for logit in [80.0, -80.0] {
+        let sure = if logit > 0.0 { 6.0 } else { 0.0 };
+        let single = logp_in::<f32>(Family::BinomialLogits, sure, &[6.0, logit]);
+        assert!(single.is_finite() && single.abs() < 1e-4, "{single}");
+        let other = logp_in::<f32>(Family::BinomialLogits, 6.0 - sure, &[6.0, logit]);
+        assert!(other.is_finite(), "{other}");
+        close(
+            logp(Family::BinomialLogits, 6.0 - sure, &[6.0, logit]),
+            -6.0 * logit.abs() - 6.0 * (-logit.abs()).exp().ln_1p(),
+        );
+    }
+}
+
+/// scipy.stats.nbinom.logpmf(k, n = φ, p = φ / (φ + μ)): the NB2 form.
+#[test]
+fn negative_binomial_matches_its_closed_form() {
+    // Γ(7) / (Γ(3) Γ(5)) = 15; (3/5)³ (2/5)⁴.
+    close(
+        logp(Family::NegativeBinomial, 4.0, &[2.0, 3.0]),
+        (15.0f64 * 0.216 * 0.0256).ln(),
+    );
+    // Concentration 1 is the geometric distribution: (1/(1+μ)) (μ/(1+μ))^k.
+    close(
+        logp(Family::NegativeBinomial, 3.0, &[2.0, 1.0]),
+        (8.0f64 / 81.0).ln(),
+    );
+    close(
+        logp(Family::NegativeBinomial, 0.0, &[2.0, 1.0]),
+        -(3f64.ln()),
+    );
+    // A huge concentration is Poisson(mean), with no catastrophic cancellation.
+    let poisson = 2.0 * 3f64.ln() - 3.0 - LN_2;
+    let near = logp(Family::NegativeBinomial, 2.0, &[3.0, 1e9]);
+    assert!((near - poisson).abs() < 1e-8, "{near} vs {poisson}");
+    let single = logp_in::<f32>(Family::NegativeBinomial, 2.0, &[3.0, 1e9]);
+    assert!((f64::from(single) - poisson).abs() < 1e-4, "{single}");
+}
+
 /// Categorical log probabilities of class `class` under `logits`.
 fn categorical(logits: &[f64], class: f64) -> f64 {
     let mut g = Graph::new();

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use vic::autodiff::{Executor, Tolerance, check_gradients};
-use vic::dist::Family;
+use vic::dist::{Domain, Family};
 use vic::ir::{Binary, Graph, NodeId, Op, Rows, Shape, Unary};
 
 /// Where a leaf's values are drawn from.
@@ -19,6 +19,8 @@ enum Dom {
     Away(f64, f64),
     /// A whole number in `0..n`.
     Whole(u32),
+    /// A whole number in `lo..hi`.
+    WholeIn(u32, u32),
 }
 
 const REAL: Dom = Dom::Range(-2.0, 2.0);
@@ -34,6 +36,7 @@ impl Dom {
                 if rng.random::<bool>() { m } else { -m }
             }
             Dom::Whole(n) => f64::from(rng.random_range(0..n)),
+            Dom::WholeIn(lo, hi) => f64::from(rng.random_range(lo..hi)),
         }
     }
 }
@@ -183,6 +186,10 @@ fn family_domains(family: Family) -> Vec<Dom> {
         Family::Laplace => vec![REAL, REAL, POS],
         Family::PoissonRate => vec![count, POS],
         Family::PoissonLogRate => vec![count, REAL],
+        // Counts below 8 out of totals from 8 up, so that k <= n always.
+        Family::BinomialProbs => vec![count, Dom::WholeIn(8, 20), UNIT],
+        Family::BinomialLogits => vec![count, Dom::WholeIn(8, 20), REAL],
+        Family::NegativeBinomial => vec![count, POS, POS],
         Family::Categorical => unreachable!("categorical has its own test"),
     }
 }
@@ -339,7 +346,12 @@ proptest! {
             .iter()
             .enumerate()
             .map(|(k, &dom)| {
-                let diff = k > 0 || continuous;
+                // A `Count` parameter is data, like a discrete value.
+                let diff = if k == 0 {
+                    continuous
+                } else {
+                    family.param_domain(k - 1) != Domain::Count
+                };
                 c.operand(p, shape[2 * k], shape[2 * k + 1], diff, dom)
             })
             .collect();

@@ -600,6 +600,24 @@ fn a_class_outside_the_logits_is_a_data_error() {
 }
 
 #[test]
+fn a_binomial_count_above_its_total_is_a_data_error() {
+    let literal = "data x: real\ndata k: int\nk ~ Binomial(10, logits = x)\n";
+    assert_data_error(
+        literal,
+        "x,k\n0.5,3\n0.1,11\n",
+        "error: data.csv:3:3: `11` in column `k` is a count above its total count 10",
+    );
+    let column = "data n: int\ndata k: int\nk ~ Binomial(n, 0.3)\n";
+    assert_data_error(
+        column,
+        "n,k\n5,3\n4,7\n",
+        "error: data.csv:3:3: `7` in column `k` is a count above its total count `4` (column `n`, column 1 of the same line)",
+    );
+    let (output, stderr) = fit(column, b"n,k\n5,3\n4,4\n");
+    assert!(output.status.success(), "{stderr}");
+}
+
+#[test]
 fn values_beyond_f32_are_data_errors() {
     let real = "data x: real\nx ~ Normal(0, 1)\n";
     let too_large = "is too large for vic's 32-bit floats, whose largest magnitude is about 3.4e38";

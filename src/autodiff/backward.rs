@@ -14,7 +14,7 @@ use super::Plan;
 use super::density;
 use super::forward::{layout, padded, row, row_of};
 use super::real::{Layout, Real};
-use crate::dist::Family;
+use crate::dist::{Elementwise, Family, categorical, for_elementwise};
 use crate::ir::{Binary, Op, Unary};
 
 /// Accumulates node `id`'s gradient into its operands' gradients.
@@ -118,7 +118,7 @@ pub(super) fn backward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &[T], g
                     let class = density::class_index(value.data[row_of(&value, i)], logits.cols);
                     let r = row_of(&logits, i);
                     let g = &mut dl[r * logits.cols..(r + 1) * logits.cols];
-                    density::categorical_grad(row(&logits, i), class, d, g);
+                    categorical::log_prob_grad(row(&logits, i), class, d, g);
                 }
             }
         }
@@ -127,10 +127,8 @@ pub(super) fn backward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &[T], g
             let args = padded(plan, values, &node.inputs, &pad);
             for k in 0..node.inputs.len() {
                 if let Some(g) = grads.of(k) {
-                    density::for_family!(family, F => {
-                        grid.accumulate_nth(g, k, dout, args, |v| {
-                            density::log_density_grad(F, v)
-                        })
+                    for_elementwise!(family, F => {
+                        grid.accumulate_nth(g, k, dout, args, F::log_density_grad)
                     });
                 }
             }

@@ -10,7 +10,7 @@ use super::Plan;
 use super::broadcast::Arg;
 use super::density;
 use super::real::{Layout, Real};
-use crate::dist::Family;
+use crate::dist::{Elementwise, Family, categorical, for_elementwise};
 use crate::ir::{Binary, Op, Unary};
 
 /// Computes node `id`'s value.
@@ -96,15 +96,13 @@ pub(super) fn forward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &mut [T]
             let (value, logits) = (arg(0), arg(1));
             for (i, o) in out.iter_mut().enumerate() {
                 let class = density::class_index(value.data[row_of(&value, i)], logits.cols);
-                *o = density::categorical(row(&logits, i), class);
+                *o = categorical::log_prob(row(&logits, i), class);
             }
         }
         Op::LogDensity(family) => {
             let pad = [T::ONE];
             let args = padded(plan, before, &node.inputs, &pad);
-            density::for_family!(family, F => {
-                grid.map(out, args, |v| density::log_density(F, v))
-            });
+            for_elementwise!(family, F => grid.map(out, args, F::log_density));
         }
         Op::KlNormal => grid.map(out, [arg(0), arg(1), arg(2), arg(3)], density::kl_normal),
     }

@@ -113,7 +113,7 @@ impl Checker {
         let mut checked: Vec<Option<hir::Expr>> =
             call.args.iter().map(|a| self.expr(&a.value)).collect();
         let family = self.family(call)?;
-        let params = family.params();
+        let params = family.param_names();
         let mut slots: Vec<Option<usize>> = vec![None; params.len()];
         let mut ok = true;
         let mut seen_named = false;
@@ -244,16 +244,14 @@ impl Checker {
             return None;
         }
         let named: Vec<&Ident> = call.args.iter().filter_map(|a| a.name.as_ref()).collect();
-        if let Some(&family) = families
-            .iter()
-            .find(|f| named.iter().all(|n| f.params().contains(&n.name.as_str())))
-        {
+        if let Some(&family) = families.iter().find(|f| {
+            named
+                .iter()
+                .all(|n| f.param_names().contains(&n.name.as_str()))
+        }) {
             return Some(family);
         }
-        let all: Vec<&str> = families
-            .iter()
-            .flat_map(|f| f.params().iter().copied())
-            .collect();
+        let all: Vec<&str> = families.iter().flat_map(|f| f.param_names()).collect();
         let mut reported = false;
         for arg in named {
             if all.contains(&arg.name.as_str()) {
@@ -287,7 +285,7 @@ impl Checker {
                     "give one of {}",
                     families
                         .iter()
-                        .map(|f| format!("`{}`", f.params().join(", ")))
+                        .map(|f| format!("`{}`", f.param_names().join(", ")))
                         .collect::<Vec<_>>()
                         .join(" or ")
                 )),
@@ -306,7 +304,7 @@ impl Checker {
         value: Option<&hir::Expr>,
         target: &Target<'_>,
     ) -> bool {
-        let param = family.params()[index];
+        let param = family.params()[index].name;
         let Some(value) = value else { return false };
         let shape = value.shape;
         let size_ok = if family.is_elementwise() {
@@ -353,15 +351,36 @@ impl Checker {
             self.error(d);
             ok = false;
         }
+        if domain == Domain::Count && !self.is_count_data(value) {
+            let shown = match value.kind {
+                hir::ExprKind::Symbol(id) => format!("`{}`", self.symbols[id.0].name),
+                _ => "an expression".to_string(),
+            };
+            self.error(
+                Diagnostic::error(
+                    value.span,
+                    format!(
+                        "the `{param}` of `{family}` must be {}: a number or `int` data, but is {shown}",
+                        domain.describe()
+                    ),
+                )
+                .with_label("not a whole number")
+                .with_hint(format!(
+                    "declare the counts as data, `data n: int`, and write `{family}(n, ...)`"
+                )),
+            );
+            ok = false;
+        }
         ok
     }
 
     /// An error when an expression's element type does not keep it inside `domain`
     /// (`Normal(0, a)` with `a: real` would fail only during fitting).
     fn outside(&self, family: Family, index: usize, part: &hir::Expr) -> Option<Diagnostic> {
-        let (param, domain) = (family.params()[index], family.param_domain(index));
+        let (param, domain) = (family.params()[index].name, family.param_domain(index));
         let (needed, fixes, risk) = match domain {
-            Domain::Real => return None,
+            // Counts are data, checked by `is_count_data`.
+            Domain::Real | Domain::Count => return None,
             Domain::Positive if part.elem.is_subset_of(Elem::Positive) => return None,
             Domain::Probability if matches!(part.elem, Elem::Unit | Elem::Bool) => return None,
             Domain::Positive => (
@@ -388,7 +407,7 @@ impl Checker {
         // A value on the real line is a logit: `Bernoulli(logits = x)` needs no squashing.
         let has_logits = Family::by_surface_name(family.surface_name())
             .iter()
-            .any(|f| f.params().contains(&"logits"));
+            .any(|f| f.param_names().contains(&"logits"));
         let hint = match domain {
             Domain::Probability if has_logits => {
                 format!("{hint}, or pass it as `logits = ...`")
@@ -406,6 +425,22 @@ impl Checker {
             .with_label(format!("`{}`: {risk}", part.elem))
             .with_hint(hint),
         )
+    }
+
+    /// Whether `value` is data a [`Domain::Count`] parameter may be: a number (checked
+    /// against the domain above) or a name of `int` (or `bool`) data.
+    fn is_count_data(&self, value: &hir::Expr) -> bool {
+        match &value.kind {
+            hir::ExprKind::Number(_) => true,
+            hir::ExprKind::Vector(items) => items
+                .iter()
+                .all(|i| matches!(i.kind, hir::ExprKind::Number(_))),
+            hir::ExprKind::Symbol(id) => {
+                let symbol = &self.symbols[id.0];
+                matches!(symbol.kind, SymbolKind::Data) && symbol.elem.is_subset_of(Elem::Int)
+            }
+            _ => false,
+        }
     }
 }
 

@@ -19,7 +19,7 @@ pub use info::*;
 pub use summary::summary;
 
 use crate::diag::{Diagnostic, Span, suggest};
-use crate::dist::Elem;
+use crate::dist::{Elem, transform};
 use crate::syntax::ast::{self, Ident, Model, StmtKind, Type};
 
 /// The largest size, index bound or mlp width accepted.
@@ -317,11 +317,7 @@ impl Checker {
             );
             return 0.0;
         };
-        let inside = match ty.elem {
-            Elem::Positive => value > 0.0,
-            Elem::Unit => value > 0.0 && value < 1.0,
-            _ => true,
-        };
+        let inside = transform::contains(ty.elem, value);
         if !inside {
             self.error(
                 Diagnostic::error(

@@ -141,7 +141,7 @@ fn show(info: &ModelInfo, resolved: &Resolved) -> String {
         .params()
         .iter()
         .zip(&resolved.args)
-        .map(|(p, a)| format!("{p} = {}", a.display(info)))
+        .map(|(p, a)| format!("{} = {}", p.name, a.display(info)))
         .collect();
     format!("{}({})", resolved.family, args.join(", "))
 }

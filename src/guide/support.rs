@@ -1,12 +1,12 @@
 //! The ADVI support step: an unconstrained guide sample mapped to its latent's support
-//! (`exp` for positive, `sigmoid` for unit), with log q moved to the constrained scale.
+//! (`exp` for positive, `sigmoid` for unit, from [`Transform`]), with log q moved to the constrained scale.
 //!
 //! Only the guide's draws go through here; `param`s are transformed where they are
 //! lowered. This module adds nodes and never decides where a sample comes from.
 
 use crate::check::{ModelInfo, SymbolId};
-use crate::dist::Elem;
-use crate::ir::{Graph, NodeId, Unary};
+use crate::dist::transform::Transform;
+use crate::ir::{Graph, NodeId};
 
 /// Maps an unconstrained sample `u` to the latent's support and returns the value and
 /// log q on the constrained scale: log q(z) = log q(u) − log |dz/du|.
@@ -18,23 +18,9 @@ pub(super) fn to_support(
     log_q_u: NodeId,
 ) -> (NodeId, NodeId) {
     let symbol = info.symbol(id);
-    let (value, log_jacobian) = match symbol.elem {
-        Elem::Positive => {
-            let z = graph.unary(Unary::Exp, u);
-            (z, Some(graph.sum_cols(u)))
-        }
-        Elem::Unit => {
-            // log σ(u) + log(1 − σ(u)) = −softplus(−u) − softplus(u).
-            let z = graph.unary(Unary::Sigmoid, u);
-            let neg_u = graph.unary(Unary::Neg, u);
-            let a = graph.unary(Unary::Softplus, neg_u);
-            let b = graph.unary(Unary::Softplus, u);
-            let sum = graph.add(a, b);
-            let per_row = graph.sum_cols(sum);
-            (z, Some(graph.unary(Unary::Neg, per_row)))
-        }
-        _ => (u, None),
-    };
+    let transform = Transform::of(symbol.elem);
+    let value = transform.forward_graph(graph, u);
+    let log_jacobian = transform.log_jacobian_graph(graph, u);
     graph.label(value, symbol.name.clone());
     match log_jacobian {
         Some(lj) => (value, graph.sub(log_q_u, lj)),

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::dist::Elem;
+use crate::dist::{Elem, transform};
 
 /// The most values a data table may hold: 2^28 values of 4 bytes, 1 GiB. A file whose
 /// declared data needs more is refused at the row that crosses the limit.
@@ -722,18 +722,17 @@ fn check_value(text: &str, elem: Elem) -> Result<f32, Problem> {
         return Err(not_a);
     }
     let narrow = value as f32;
-    let in_type = match elem {
-        Elem::Real => true,
-        Elem::Bool => value == 0.0 || value == 1.0,
-        Elem::Int => value >= 0.0 && (value.is_infinite() || value.fract() == 0.0),
-        Elem::Positive => value > 0.0,
-        Elem::Unit => value > 0.0 && value < 1.0,
-    };
-    if !in_type {
-        return Err(not_a);
+    if !transform::contains(elem, value) {
+        // Tell a value of the type that 32-bit floats cannot hold from one of another type.
+        let whole = value >= 0.0 && (value.is_infinite() || value.fract() == 0.0);
+        return Err(match elem {
+            Elem::Int if whole && value > MAX_COUNT => Problem::CountTooLarge,
+            Elem::Real if value.is_infinite() => Problem::TooLarge,
+            Elem::Positive if value.is_infinite() && value > 0.0 => Problem::TooLarge,
+            _ => not_a,
+        });
     }
     match elem {
-        Elem::Int if value > MAX_COUNT => Err(Problem::CountTooLarge),
         Elem::Real | Elem::Positive if !narrow.is_finite() => Err(Problem::TooLarge),
         Elem::Positive | Elem::Unit if !narrow.is_normal() => Err(Problem::TooSmall(elem)),
         Elem::Unit if narrow >= 1.0 => Err(Problem::RoundsToOne),

@@ -2,11 +2,11 @@
 //! train, then estimate the final figures with fresh samples and assemble the
 //! [`FitFile`]. Also rebuilding the graph a fit file describes, for `eval` and `sample`.
 
-use crate::check::hir::StmtKind;
-use crate::check::{GuideSpec, Resolved, Shape, SymbolKind};
+use crate::check::hir::{ExprKind, StmtKind};
+use crate::check::{GuideSpec, ModelInfo, Resolved, Shape, SymbolKind};
 use crate::guide::GuideError;
 use crate::objective::{self, ElboGraph, ElboOptions, KlMode, Objective};
-use crate::dist::Family;
+use crate::dist::DataRange;
 use crate::source::{Loaded, analyze};
 
 use super::data::{Bound, ColumnSpec, Dataset};
@@ -34,18 +34,26 @@ pub fn column_specs(loaded: &Loaded) -> Vec<ColumnSpec> {
                 Shape::Vector(n) => Some(n),
             },
             bound: loaded.model.stmts.iter().find_map(|stmt| match &stmt.kind {
-                StmtKind::Likelihood { symbol, dist } if *symbol == id => data_bound(dist),
+                StmtKind::Likelihood { symbol, dist } if *symbol == id => data_bound(info, dist),
                 _ => None,
             }),
         })
         .collect()
 }
 
-/// The range a family's data must keep beyond its element type.
-fn data_bound(dist: &Resolved) -> Option<Bound> {
-    match dist.family {
-        Family::Categorical => Some(Bound::Below(dist.args[0].shape.width())),
-        _ => None,
+/// The range a family's data must keep beyond its element type (its
+/// [`DataRange`]), as the reader's [`Bound`] on the observed column.
+fn data_bound(info: &ModelInfo, dist: &Resolved) -> Option<Bound> {
+    match dist.family.data_range()? {
+        DataRange::ClassBelowWidthOf { param } => {
+            Some(Bound::Below(dist.args[param].shape.width()))
+        }
+        // The checker allows only a literal or `int` data as a total.
+        DataRange::AtMost { param } => match dist.args[param].kind {
+            ExprKind::Number(total) => Some(Bound::AtMost(total as u64)),
+            ExprKind::Symbol(id) => Some(Bound::AtMostColumn(info.symbol(id).name.clone())),
+            _ => None,
+        },
     }
 }
 

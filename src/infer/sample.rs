@@ -6,14 +6,10 @@
 //! drawn so far, with the learned nets and params. This is ancestral sampling by
 //! repeated evaluation: one forward pass per `~` statement.
 
-use rand::RngExt;
-use rand::rngs::StdRng;
-use rand_distr::{Beta, Cauchy, Distribution, Gamma, LogNormal, Poisson, StandardNormal, StudentT};
-
 use crate::autodiff::Executor;
 use crate::check::hir::Model;
 use crate::check::{ModelInfo, SymbolKind};
-use crate::dist::Family;
+use crate::dist::{self, Family, categorical};
 use crate::ir::{NodeId, Op, Rows};
 use crate::lower::{self, Role};
 use crate::objective::ElboGraph;
@@ -88,9 +84,13 @@ pub fn sample(
                 drawn[r * width + j] = if term.family == Family::Categorical {
                     let (values, rows, cols) = &args[0];
                     let rr = if *rows == 1 { 0 } else { r };
-                    categorical(&values[rr * cols..(rr + 1) * cols], &mut rng)
+                    categorical::draw(&values[rr * cols..(rr + 1) * cols], &mut rng)
                 } else {
-                    draw(term.family, &arg, &mut rng) as f32
+                    let mut p = [0.0; 3];
+                    for (k, slot) in p.iter_mut().enumerate().take(args.len()) {
+                        *slot = arg(k);
+                    }
+                    dist::draw(term.family, p, &mut rng) as f32
                 };
             }
         }
@@ -131,47 +131,6 @@ fn input_of(exec: &mut Executor<f32>, node: NodeId) -> &mut [f32] {
         Op::Input(id) => exec.input_mut(id),
         _ => unreachable!("internal: values in a log-joint graph are inputs"),
     }
-}
-
-/// One draw from `family` with arguments `arg(0), arg(1), ...` in canonical order.
-/// Arguments outside their domain (which the fitted model can produce) give NaN.
-fn draw(family: Family, arg: &dyn Fn(usize) -> f64, rng: &mut StdRng) -> f64 {
-    let std_normal: f64 = StandardNormal.sample(rng);
-    let uniform: f64 = rng.random();
-    match family {
-        Family::Normal => arg(0) + arg(1) * std_normal,
-        Family::BernoulliProbs => f64::from(u8::from(uniform < arg(0))),
-        Family::BernoulliLogits => f64::from(u8::from(uniform < 1.0 / (1.0 + (-arg(0)).exp()))),
-        Family::HalfNormal => (arg(0) * std_normal).abs(),
-        Family::HalfCauchy => Cauchy::new(0.0, arg(0)).map_or(f64::NAN, |d| d.sample(rng).abs()),
-        Family::LogNormal => LogNormal::new(arg(0), arg(1)).map_or(f64::NAN, |d| d.sample(rng)),
-        Family::Exponential => -(1.0 - uniform).ln() / arg(0),
-        Family::Gamma => Gamma::new(arg(0), 1.0 / arg(1)).map_or(f64::NAN, |d| d.sample(rng)),
-        Family::Beta => Beta::new(arg(0), arg(1)).map_or(f64::NAN, |d| d.sample(rng)),
-        Family::StudentT => {
-            StudentT::new(arg(0)).map_or(f64::NAN, |d| arg(1) + arg(2) * d.sample(rng))
-        }
-        Family::Laplace => {
-            let u = uniform - 0.5;
-            arg(0) - arg(1) * u.signum() * (1.0 - 2.0 * u.abs()).ln()
-        }
-        Family::PoissonRate => Poisson::new(arg(0)).map_or(f64::NAN, |d| d.sample(rng)),
-        Family::PoissonLogRate => Poisson::new(arg(0).exp()).map_or(f64::NAN, |d| d.sample(rng)),
-        Family::Categorical => unreachable!("internal: categorical draws take the whole logit row"),
-    }
-}
-
-/// A class index drawn from softmax(logits), by the Gumbel-max trick.
-fn categorical(logits: &[f32], rng: &mut StdRng) -> f32 {
-    let mut best = (f64::NEG_INFINITY, 0usize);
-    for (k, &l) in logits.iter().enumerate() {
-        let u: f64 = rng.random();
-        let g = f64::from(l) - (-(u.max(1e-300)).ln()).ln();
-        if g > best.0 {
-            best = (g, k);
-        }
-    }
-    best.1 as f32
 }
 
 impl Samples {

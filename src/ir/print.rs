@@ -64,7 +64,7 @@ fn op_text(graph: &Graph, node: &Node) -> String {
         Op::LogDensity(family) => format!(
             "log_density {}({})",
             family.surface_name(),
-            family.params().join(", ")
+            family.param_names().join(", ")
         ),
         Op::KlNormal => "kl_normal".to_string(),
     }

@@ -22,6 +22,7 @@
 
 use crate::check::hir::{self, BinOp, Expr, ExprKind, Resolved, StmtKind};
 use crate::check::{Activation, Builtin, ModelInfo, Shape as SymShape, SymbolId, SymbolKind};
+use crate::dist::transform::Transform;
 use crate::dist::{Elem, Family};
 use crate::ir::{Affine, Graph, Init, NodeId, Rows, Shape, Unary};
 
@@ -120,11 +121,7 @@ pub fn activation_op(activation: Activation) -> Unary {
 /// The name of the graph parameter holding a `param` of this element type, which is
 /// stored unconstrained (ADVI's transforms).
 pub fn param_storage_name(name: &str, elem: Elem) -> String {
-    match elem {
-        Elem::Positive => format!("{name}.log"),
-        Elem::Unit => format!("{name}.logit"),
-        _ => name.to_string(),
-    }
+    Transform::of(elem).storage_name(name)
 }
 
 /// Lowers `model` into `graph`, reading data, latents and globals from `bindings`.
@@ -230,21 +227,18 @@ impl<'a> Lowerer<'a> {
     /// A `param`, stored unconstrained: `exp` of a log for `positive`, `sigmoid` of a
     /// logit for `unit`.
     fn param(&mut self, name: &str, elem: Elem, width: usize, init: f64) -> NodeId {
-        let stored = param_storage_name(name, elem);
-        let (raw_init, transform) = match elem {
-            Elem::Positive => (init.ln(), Some(Unary::Exp)),
-            Elem::Unit => ((init / (1.0 - init)).ln(), Some(Unary::Sigmoid)),
-            _ => (init, None),
-        };
+        let transform = Transform::of(elem);
+        let stored = transform.storage_name(name);
+        let raw_init: f64 = transform.inverse(init);
         let raw = self
             .graph
             .param(stored, 1, width, Init::Const(raw_init as f32));
         match transform {
-            Some(op) => {
-                let node = self.graph.unary(op, raw);
+            Transform::Identity => raw,
+            _ => {
+                let node = transform.forward_graph(self.graph, raw);
                 self.graph.label(node, name.to_string())
             }
-            None => raw,
         }
     }
 
