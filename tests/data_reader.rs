@@ -605,7 +605,7 @@ fn a_binomial_count_above_its_total_is_a_data_error() {
     assert_data_error(
         literal,
         "x,k\n0.5,3\n0.1,11\n",
-        "error: data.csv:3:3: `11` in column `k` is a count above its total count 10",
+        "error: data.csv:3:2: `11` in column `k` is a count above its total count 10",
     );
     let column = "data n: int\ndata k: int\nk ~ Binomial(n, 0.3)\n";
     assert_data_error(
