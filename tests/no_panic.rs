@@ -88,7 +88,7 @@ proptest! {
         mutations in proptest::collection::vec(mutation(), 1..6),
     ) {
         let source = mutate(EXAMPLES[which], &mutations);
-        if let Err(vic::error::Error::Model { file, text, diagnostics }) = analyze("m.vi", source) {
+        if let Err(vic::source::SourceError::Model { file, text, diagnostics }) = analyze("m.vi", source) {
             // Rendering must not panic either.
             let _ = vic::diag::render_all(&file, &text, &diagnostics);
         }

@@ -2,8 +2,10 @@
 //! ELBO graph, one Adam step, until the schedule says stop (SPEC section 4).
 //!
 //! Everything the loop touches was allocated before the first step. A non-finite ELBO
-//! stops training with the last parameters that gave a finite one. Progress goes to an
-//! [`Observer`] once per epoch; this module never prints.
+//! stops training with the last parameters that gave a finite one; a stop request from
+//! the [`Observer`] (Ctrl-C) stops it at the end of the current step with the
+//! parameters so far. Either way the trace keeps every finished step. Progress goes to
+//! the observer once per epoch; this module never prints.
 
 use std::time::Instant;
 
@@ -67,9 +69,16 @@ pub struct Progress {
     pub lr: f32,
 }
 
-/// Receives progress reports.
+/// Receives progress reports, and may ask training to stop.
 pub trait Observer {
     fn epoch(&mut self, progress: &Progress);
+
+    /// Asked once per step, after the step: whether to stop now (e.g. Ctrl-C was
+    /// pressed). It runs inside the training loop, so it must be as cheap as an atomic
+    /// load: no allocation, no system call.
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 impl<F: FnMut(&Progress)> Observer for F {
@@ -101,6 +110,10 @@ pub struct NonFinite {
 pub enum Outcome {
     Finished(StopReason),
     NonFinite(NonFinite),
+    /// The observer asked to stop; the parameters are those after this many steps.
+    Interrupted {
+        step: u64,
+    },
 }
 
 /// The result of training.
@@ -130,6 +143,15 @@ const MIN_WINDOW: u64 = 4000;
 pub(crate) const INIT_STREAM: u64 = 1;
 const SHUFFLE_STREAM: u64 = 2;
 const NOISE_STREAM: u64 = 3;
+
+/// The trace point of an epoch cut short after `epoch_steps` finished steps, if any.
+fn partial_epoch(epoch: usize, step: u64, epoch_sum: f64, epoch_steps: u64) -> Option<TracePoint> {
+    (epoch_steps > 0).then(|| TracePoint {
+        epoch: epoch + 1,
+        step,
+        elbo: epoch_sum / epoch_steps as f64,
+    })
+}
 
 /// Fits the ELBO graph to `data`.
 pub fn train(
@@ -182,12 +204,14 @@ pub fn train(
                 exec.params_mut().copy_from_slice(&last_good);
                 let node = exec.first_non_finite();
                 let info = node.map(|id| exec.graph().node(id).clone());
-                break 'epochs Outcome::NonFinite(NonFinite {
+                let outcome = Outcome::NonFinite(NonFinite {
                     step: step + 1,
                     node,
                     label: info.as_ref().and_then(|n| n.label.clone()),
                     origin: info.and_then(|n| n.origin),
                 });
+                trace.extend(partial_epoch(epoch, step, epoch_sum, epoch_steps));
+                break 'epochs outcome;
             }
             let objective_node = session.objective;
             let exec = session.exec_mut();
@@ -207,6 +231,10 @@ pub fn train(
                     elbo: epoch_sum / epoch_steps as f64,
                 });
                 break 'epochs Outcome::Finished(reason);
+            }
+            if observer.stop_requested() {
+                trace.extend(partial_epoch(epoch, step, epoch_sum, epoch_steps));
+                break 'epochs Outcome::Interrupted { step };
             }
         }
         epoch += 1;
