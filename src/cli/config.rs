@@ -8,8 +8,9 @@
 
 use std::path::PathBuf;
 
-use crate::check::{Activation, FlowSpec, GlobalsMode, GuideSpec, MAX_SIZE};
+use crate::check::{Activation, FlowSpec, GlobalsMode, GuideSpec};
 use crate::guide::KlMode;
+use crate::infer::limits;
 use crate::infer::train::FitOptions;
 
 use super::args::{EvalArgs, FitArgs, GraphArgs, GuideArgs, SampleArgs};
@@ -25,11 +26,6 @@ pub const DEFAULT_DRAWS: u64 = 16;
 /// exact memory of a pass is checked again once the graph is built
 /// (`infer::limits`).
 pub const MAX_PASS_ROWS: usize = 10_000_000;
-
-/// The most weights between the encoder's hidden layers (`--encoder-hidden`),
-/// 100 million: 800 MB of values and gradients before Adam's moments. The weights next to
-/// the data and the latents are counted with the whole graph once it is built.
-pub const MAX_ENCODER_WEIGHTS: u128 = 100_000_000;
 
 fn usage(message: impl Into<String>) -> Error {
     Error::Usage(message.into())
@@ -73,25 +69,8 @@ impl TryFrom<GuideArgs> for GuideOverrides {
 
     fn try_from(args: GuideArgs) -> Result<GuideOverrides, Error> {
         if let Some(hidden) = &args.encoder_hidden {
-            if hidden.iter().any(|&w| w == 0 || w > MAX_SIZE) {
-                return Err(usage(format!(
-                    "`--encoder-hidden`: widths must be between 1 and {MAX_SIZE}"
-                )));
-            }
-            let weights: u128 = hidden
-                .windows(2)
-                .map(|pair| pair[0] as u128 * pair[1] as u128)
-                .sum();
-            if weights > MAX_ENCODER_WEIGHTS {
-                return Err(usage(format!(
-                    "`--encoder-hidden {}` asks for {weights} weights between hidden layers, more than the limit of {MAX_ENCODER_WEIGHTS}",
-                    hidden
-                        .iter()
-                        .map(usize::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                )));
-            }
+            limits::check_encoder_hidden(hidden)
+                .map_err(|e| usage(format!("`--encoder-hidden`: {e}")))?;
         }
         Ok(GuideOverrides {
             flow: args.flow,

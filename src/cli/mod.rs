@@ -16,10 +16,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use config::{DEFAULT_DRAWS, DEFAULT_IWAE, MAX_ENCODER_WEIGHTS, MAX_PASS_ROWS};
-pub use error::Error;
-
 use args::{Cli, Command};
+use error::Error;
 
 /// The exit status after Ctrl-C, as shells report a process ended by SIGINT.
 const EXIT_INTERRUPTED: u8 = 130;

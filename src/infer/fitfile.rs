@@ -111,6 +111,7 @@ impl GuideSettings {
 
     /// The guide spec and KL mode, resolved against the model the file carries.
     pub fn resolve(&self, info: &ModelInfo) -> Result<(GuideSpec, KlMode), String> {
+        super::limits::check_encoder_hidden(&self.encoder_hidden)?;
         let activation = Activation::from_name(&self.encoder_activation).ok_or_else(|| {
             format!(
                 "unknown encoder activation `{}`: expected tanh, relu, softplus, sigmoid or elu",

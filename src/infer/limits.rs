@@ -6,6 +6,7 @@
 //! [`MAX_WORKING_BYTES`] are refused with their size instead of aborting in the
 //! allocator. This module only computes; it never allocates buffers or prints.
 
+use crate::check::MAX_SIZE;
 use crate::ir::Graph;
 
 /// The most memory the buffers of one compiled graph may take (4 GiB): far above what
@@ -49,6 +50,40 @@ pub fn check_rows(
             what: what(),
             bytes,
         });
+    }
+    Ok(())
+}
+
+/// The most weights between the encoder's hidden layers, 100 million: 800 MB of values
+/// and gradients before Adam's moments. The weights next to the data and the latents
+/// are counted with the whole graph once it is built.
+pub const MAX_ENCODER_WEIGHTS: u128 = 100_000_000;
+
+/// Refuses encoder hidden widths (from `--encoder-hidden` or a fit file) outside
+/// 1..=[`MAX_SIZE`] or with more than [`MAX_ENCODER_WEIGHTS`] weights between them.
+pub fn check_encoder_hidden(widths: &[usize]) -> Result<(), String> {
+    let list = || {
+        widths
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if widths.iter().any(|&w| w == 0 || w > MAX_SIZE) {
+        return Err(format!(
+            "encoder widths `{}` must each be between 1 and {MAX_SIZE}",
+            list()
+        ));
+    }
+    let weights: u128 = widths
+        .windows(2)
+        .map(|pair| pair[0] as u128 * pair[1] as u128)
+        .sum();
+    if weights > MAX_ENCODER_WEIGHTS {
+        return Err(format!(
+            "encoder widths `{}` ask for {weights} weights between hidden layers, more than the limit of {MAX_ENCODER_WEIGHTS}",
+            list()
+        ));
     }
     Ok(())
 }

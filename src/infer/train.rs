@@ -232,7 +232,8 @@ pub fn train(
                 });
                 break 'epochs Outcome::Finished(reason);
             }
-            if observer.stop_requested() {
+            // The epoch's last step closes the epoch first, below.
+            if epoch_rows < n && observer.stop_requested() {
                 trace.extend(partial_epoch(epoch, step, epoch_sum, epoch_steps));
                 break 'epochs Outcome::Interrupted { step };
             }
@@ -249,6 +250,9 @@ pub fn train(
             rows_per_second: epoch_rows as f64 / seconds,
             lr: schedule.lr(),
         });
+        if observer.stop_requested() {
+            break Outcome::Interrupted { step };
+        }
     };
     Training {
         params: session.named_params(),
