@@ -120,6 +120,8 @@ fn catch_interrupts(flag: &Arc<AtomicBool>) -> Result<(), Error> {
 }
 
 pub fn fit(config: &FitConfig) -> Result<(), Failure> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    catch_interrupts(&interrupted)?;
     let loaded = load(&config.model)?;
     warn(&loaded);
     let guide = config.overrides.apply(&loaded.info.guide);
@@ -137,8 +139,6 @@ pub fn fit(config: &FitConfig) -> Result<(), Failure> {
         guide,
         kl: config.kl,
     };
-    let interrupted = Arc::new(AtomicBool::new(false));
-    catch_interrupts(&interrupted)?;
     let mut observer = FitObserver {
         bar: progress_bar(request.options.epochs),
         interrupted,
