@@ -16,7 +16,7 @@ fn ctrl_c_writes_the_fit_so_far_and_exits_130() {
     let out = dir.join("fit.json");
     // Without `--epochs`, the tiny model trains for up to 200,000 steps: long enough to
     // interrupt.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vic"))
+    let child = Command::new(env!("CARGO_BIN_EXE_vic"))
         .args(["fit", MODEL, "--data", CSV, "--out"])
         .arg(&out)
         .current_dir(data(""))
