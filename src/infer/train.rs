@@ -263,3 +263,122 @@ pub fn train(
         seconds: start.elapsed().as_secs_f64(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::path::Path;
+
+    use super::*;
+    use crate::guide;
+    use crate::infer::data;
+    use crate::infer::fit::column_specs;
+    use crate::source::analyze;
+
+    /// Asks to stop after `after` steps.
+    struct StopAfter {
+        after: u64,
+        asked: Cell<u64>,
+    }
+
+    impl Observer for StopAfter {
+        fn epoch(&mut self, _: &Progress) {}
+
+        fn stop_requested(&self) -> bool {
+            self.asked.set(self.asked.get() + 1);
+            self.asked.get() >= self.after
+        }
+    }
+
+    /// Trains `model` on `csv` (written beside the test binary) with `options`.
+    fn run(
+        name: &str,
+        model: &str,
+        csv: &str,
+        options: &FitOptions,
+        observer: &mut dyn Observer,
+    ) -> Training {
+        let dir = std::env::temp_dir().join(format!("vic-train-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("data.csv");
+        std::fs::write(&path, csv).unwrap();
+        let loaded = analyze("m.vi", model.to_string()).unwrap();
+        let data = data::load(Path::new(&path), &column_specs(&loaded.info)).unwrap();
+        let elbo = guide::build(
+            &loaded.model,
+            &loaded.info,
+            &guide::options_for(&loaded.info, data.rows),
+        )
+        .unwrap();
+        train(&elbo, &data, options, observer)
+    }
+
+    const NORMAL: &str = "data y: real\nglobal m: real ~ Normal(0, 1)\ny ~ Normal(m, 1)\n";
+
+    fn normal_rows(n: usize) -> String {
+        let mut csv = String::from("y\n");
+        for i in 0..n {
+            csv.push_str(&format!("{}\n", i % 5));
+        }
+        csv
+    }
+
+    #[test]
+    fn an_interrupt_keeps_every_finished_step_in_the_trace() {
+        // 24 rows in batches of 10: 3 steps per epoch; stop after step 5, mid-epoch 2.
+        let options = FitOptions {
+            batch: Some(10),
+            ..FitOptions::default()
+        };
+        let mut stop = StopAfter {
+            after: 5,
+            asked: Cell::new(0),
+        };
+        let t = run("interrupt", NORMAL, &normal_rows(24), &options, &mut stop);
+        assert_eq!(t.outcome, Outcome::Interrupted { step: 5 });
+        assert_eq!(t.steps, 5);
+        assert_eq!(t.epochs, 1);
+        let points: Vec<(usize, u64)> = t.trace.iter().map(|p| (p.epoch, p.step)).collect();
+        assert_eq!(points, [(1, 3), (2, 5)]);
+    }
+
+    #[test]
+    fn an_interrupt_at_an_epochs_last_step_closes_the_epoch() {
+        let options = FitOptions {
+            batch: Some(10),
+            ..FitOptions::default()
+        };
+        let mut stop = StopAfter {
+            after: 3,
+            asked: Cell::new(0),
+        };
+        let t = run("epoch_end", NORMAL, &normal_rows(24), &options, &mut stop);
+        assert_eq!(t.outcome, Outcome::Interrupted { step: 3 });
+        assert_eq!(t.epochs, 1);
+        let points: Vec<(usize, u64)> = t.trace.iter().map(|p| (p.epoch, p.step)).collect();
+        assert_eq!(points, [(1, 3)]);
+    }
+
+    #[test]
+    fn a_non_finite_elbo_keeps_the_finished_steps_in_the_trace() {
+        // A huge step size blows `exp(3 * r)` up within an epoch of 5 steps.
+        let model = "data k: int\nglobal r: real ~ Normal(0, 1)\nk ~ Poisson(exp(3 * r))\n";
+        let mut csv = String::from("k\n");
+        for i in 0..50 {
+            csv.push_str(&format!("{}\n", [0, 1, 3, 10, 50, 200][i % 6]));
+        }
+        let options = FitOptions {
+            epochs: Some(1000),
+            batch: Some(10),
+            lr: 1e4,
+            ..FitOptions::default()
+        };
+        let t = run("non_finite", model, &csv, &options, &mut |_: &Progress| {});
+        let Outcome::NonFinite(nf) = &t.outcome else {
+            panic!("training ended with {:?}", t.outcome);
+        };
+        assert_eq!(nf.step, t.steps + 1);
+        assert!(t.steps >= 1, "diverged at the first step");
+        assert_eq!(t.trace.last().map(|p| p.step), Some(t.steps));
+    }
+}
