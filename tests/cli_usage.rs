@@ -107,3 +107,33 @@ fn sample_streams_more_draws_than_one_chunk() {
     // Draws differ from chunk to chunk (fresh noise, not a repeated chunk).
     assert_ne!(lines[1], lines[1025]);
 }
+
+#[test]
+fn sample_out_streams_the_same_rows_to_a_file() {
+    let dir = cli_support::scratch("cli_usage_sample_out");
+    let path = dir.join("draws.csv");
+    let path = path.to_str().expect("a UTF-8 path");
+    let to_file = vic(&["sample", FIT_V1, "-n", "1500", "--out", path]);
+    assert!(
+        to_file.status.success(),
+        "{}",
+        cli_support::stderr(&to_file)
+    );
+    assert!(to_file.stdout.is_empty());
+    let to_stdout = vic(&["sample", FIT_V1, "-n", "1500"]);
+    assert_eq!(
+        std::fs::read(path).expect("--out was written"),
+        to_stdout.stdout
+    );
+
+    let missing = dir.join("no/such/dir/draws.csv");
+    let out = vic(&[
+        "sample",
+        FIT_V1,
+        "-n",
+        "2",
+        "--out",
+        missing.to_str().expect("UTF-8"),
+    ]);
+    assert_error(&out, "cannot write");
+}
