@@ -237,20 +237,19 @@ pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
     )?;
     match &config.out {
         Some(path) => {
-            // A draw's failure inside the writer is kept here, to be reported as itself.
-            let mut failure = None;
-            let written = write_atomically_with(path, |w| {
-                write_draws(&mut sampler, config.n, w).map_err(|f| {
-                    let error = match &f {
-                        Failure::Output(e) => io::Error::new(e.kind(), e.to_string()),
-                        _ => io::Error::other("the draws failed"),
-                    };
-                    failure = Some(f);
-                    error
-                })
-            });
-            if let Some(f @ (Failure::Error(_) | Failure::Interrupted(_))) = failure {
-                return Err(f);
+            // A draw's own failure is kept here, to be reported as itself.
+            let mut draw_failure = None;
+            let written =
+                write_atomically_with(path, |w| match write_draws(&mut sampler, config.n, w) {
+                    Ok(()) => Ok(()),
+                    Err(Failure::Output(e)) => Err(e),
+                    Err(other) => {
+                        draw_failure = Some(other);
+                        Err(io::Error::other("the draws failed"))
+                    }
+                });
+            if let Some(failure) = draw_failure {
+                return Err(failure);
             }
             written.map_err(|source| Error::Write {
                 path: path.clone(),
