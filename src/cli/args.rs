@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::{Activation, FlowSpec, GlobalsMode, SettingError};
 use crate::guide::KlMode;
-use crate::infer::train::FitOptions;
+use crate::infer::train::{DEFAULT_BATCH, FitOptions};
 
 use super::config::{DEFAULT_DRAWS, DEFAULT_IWAE};
 
@@ -73,8 +73,7 @@ pub struct FitArgs {
     /// Exactly this many passes over the data (default: until the ELBO converges).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Rows per minibatch (default 100, or all rows if fewer).
-    #[arg(long)]
+    #[arg(long, help = format!("Rows per minibatch (default {DEFAULT_BATCH}, or all rows if fewer)"))]
     pub batch: Option<usize>,
     /// Adam's step size.
     #[arg(long, default_value_t = FitOptions::default().lr)]

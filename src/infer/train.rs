@@ -27,7 +27,7 @@ use super::session::{NamedParam, Session};
 pub struct FitOptions {
     /// Exactly this many passes over the data; `None` trains until convergence.
     pub epochs: Option<usize>,
-    /// Rows per minibatch; `None` is 100, or all rows if fewer.
+    /// Rows per minibatch; `None` is [`DEFAULT_BATCH`], or all rows if fewer.
     pub batch: Option<usize>,
     pub lr: f32,
     /// Monte Carlo samples per row.
@@ -36,6 +36,9 @@ pub struct FitOptions {
     /// The step cap when training until convergence.
     pub max_steps: u64,
 }
+
+/// The minibatch size without `--batch` (SPEC section 4).
+pub const DEFAULT_BATCH: usize = 100;
 
 impl Default for FitOptions {
     fn default() -> FitOptions {
@@ -53,7 +56,7 @@ impl Default for FitOptions {
 impl FitOptions {
     /// The minibatch size for `rows` rows of data.
     pub fn batch_size(&self, rows: usize) -> usize {
-        self.batch.unwrap_or(100).clamp(1, rows.max(1))
+        self.batch.unwrap_or(DEFAULT_BATCH).clamp(1, rows.max(1))
     }
 }
 
