@@ -166,15 +166,13 @@ pub fn fit(config: &FitConfig) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Rows one pass of `eval`'s graph may hold: its ELBO runs 1000-row chunks, its
-/// importance-weighted bound at most max(1000, K) rows (`infer::evaluate`).
-const EVAL_PASS_ROWS: usize = 1000;
-
 pub fn eval(config: &EvalConfig) -> Result<(), Failure> {
     let file = FitFile::read(&config.fit)?;
     let refit = fit::rebuild(&file)?;
     let k = config.iwae;
-    limits::check_rows(&refit.elbo.graph, EVAL_PASS_ROWS.max(k), || {
+    // The ELBO runs chunks of `CHUNK_ROWS` rows; the importance-weighted bound at most
+    // max(CHUNK_ROWS, K) rows.
+    limits::check_rows(&refit.elbo.graph, evaluate::CHUNK_ROWS.max(k), || {
         format!("`--iwae {k}` on this model")
     })?;
     let data = load_data(&config.data, &refit.loaded.info)?;
