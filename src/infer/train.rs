@@ -176,7 +176,7 @@ pub fn train(
 
     let steps_per_epoch = n.div_ceil(batch) as u64;
     let budget = match options.epochs {
-        Some(e) => Budget::Steps(e as u64 * steps_per_epoch),
+        Some(e) => Budget::Steps((e as u64).saturating_mul(steps_per_epoch)),
         None => Budget::UntilConverged {
             max_steps: options.max_steps,
             window: steps_per_epoch.max(MIN_WINDOW),
