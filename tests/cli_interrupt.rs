@@ -14,10 +14,9 @@ use cli_support::{CSV, MODEL, data, scratch};
 fn ctrl_c_writes_the_fit_so_far_and_exits_130() {
     let dir = scratch("cli_interrupt");
     let out = dir.join("fit.json");
-    // Without `--epochs`, the tiny model trains for up to 200,000 steps: long enough to
-    // interrupt.
+    // A hundred million epochs of one step each: it runs until interrupted.
     let child = Command::new(env!("CARGO_BIN_EXE_vic"))
-        .args(["fit", MODEL, "--data", CSV, "--out"])
+        .args(["fit", MODEL, "--data", CSV, "--epochs", "100000000", "--out"])
         .arg(&out)
         .current_dir(data(""))
         .stdout(Stdio::piped())
@@ -25,7 +24,7 @@ fn ctrl_c_writes_the_fit_so_far_and_exits_130() {
         .spawn()
         .expect("vic starts");
     wait_for_sigint_handler(child.id());
-    sleep(Duration::from_millis(200));
+    sleep(Duration::from_millis(100));
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -48,7 +47,7 @@ fn ctrl_c_writes_the_fit_so_far_and_exits_130() {
     let file: serde_json::Value = serde_json::from_str(&text).expect("--out is JSON");
     assert_eq!(file["interrupted"], true);
     let steps = file["figures"]["steps"].as_u64().expect("steps");
-    assert!(steps > 0 && steps < 200_000, "{steps}");
+    assert!(steps > 0 && steps < 100_000_000, "{steps}");
     // The trace ends at the last finished step.
     let trace = file["trace"].as_array().expect("trace");
     assert_eq!(trace.last().expect("a trace point")["step"], steps);
