@@ -16,7 +16,15 @@ fn ctrl_c_writes_the_fit_so_far_and_exits_130() {
     let out = dir.join("fit.json");
     // A hundred million epochs of one step each: it runs until interrupted.
     let child = Command::new(env!("CARGO_BIN_EXE_vic"))
-        .args(["fit", MODEL, "--data", CSV, "--epochs", "100000000", "--out"])
+        .args([
+            "fit",
+            MODEL,
+            "--data",
+            CSV,
+            "--epochs",
+            "100000000",
+            "--out",
+        ])
         .arg(&out)
         .current_dir(data(""))
         .stdout(Stdio::piped())

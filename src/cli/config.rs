@@ -22,9 +22,9 @@ pub const DEFAULT_IWAE: usize = 100;
 pub const DEFAULT_DRAWS: u64 = 16;
 
 /// The most rows one pass of a graph may be asked for (`--samples` times the batch,
-/// `--iwae`): with even one value per row and node, more would not fit in memory. The
-/// exact memory of a pass is checked again once the graph is built
-/// (`infer::limits`).
+/// `--iwae`), checked before any file is read. At 10 million rows a graph of only 54
+/// values per row already reaches the 4 GiB working-memory limit, which is checked
+/// exactly once the graph is built (`infer::limits`).
 pub const MAX_PASS_ROWS: usize = 10_000_000;
 
 fn usage(message: impl Into<String>) -> Error {
@@ -32,7 +32,7 @@ fn usage(message: impl Into<String>) -> Error {
 }
 
 /// Guide overrides, validated.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct GuideOverrides {
     flow: Option<FlowSpec>,
     global_flow: Option<FlowSpec>,
