@@ -22,7 +22,9 @@ use crate::source::{Loaded, load};
 use super::Failure;
 use super::config::{EvalConfig, FitConfig, GraphConfig, SampleConfig};
 use super::error::Error;
-use super::report::{fit_json, fit_summary, interrupted_message, non_finite_message, progress_bar};
+use super::report::{
+    eval_report, fit_json, fit_summary, interrupted_message, non_finite_message, progress_bar,
+};
 
 pub fn check(path: &Path) -> Result<(), Failure> {
     let loaded = load(path)?;
@@ -197,24 +199,7 @@ pub fn eval(config: &EvalConfig) -> Result<(), Failure> {
             )
         })
         .transpose()?;
-    let mut text = String::new();
-    let _ = writeln!(text, "rows: {}", data.rows);
-    let _ = writeln!(
-        text,
-        "ELBO per row: {:.4} (Monte Carlo error {:.4})",
-        estimate.per_row, estimate.mc_error
-    );
-    if let Some(v) = iwae {
-        let _ = writeln!(
-            text,
-            "log p(x) per row (importance-weighted, K = {k}): {v:.4}"
-        );
-    }
-    if config.json {
-        let value =
-            serde_json::json!({ "rows": data.rows, "elbo": estimate.per_row, "iwae": iwae });
-        let _ = writeln!(text, "{value}");
-    }
+    let text = eval_report(data.rows, &estimate, iwae.map(|v| (k, v)), config.json);
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes()).map_err(Failure::output)?;
     out.flush().map_err(Failure::output)?;

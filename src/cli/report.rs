@@ -6,6 +6,7 @@ use std::io::{self, IsTerminal};
 use std::path::Path;
 
 use crate::diag::{Diagnostic, render};
+use crate::infer::evaluate::ElboEstimate;
 use crate::infer::fitfile::FitFile;
 use crate::infer::train::NonFinite;
 use crate::source::Loaded;
@@ -132,4 +133,33 @@ pub fn fit_json(file: &FitFile) -> String {
         "globals": globals,
     })
     .to_string()
+}
+
+/// `vic eval`'s output; `iwae` is K and the estimate, when one was asked for.
+pub fn eval_report(
+    rows: usize,
+    estimate: &ElboEstimate,
+    iwae: Option<(usize, f64)>,
+    json: bool,
+) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let _ = writeln!(text, "rows: {rows}");
+    let _ = writeln!(
+        text,
+        "ELBO per row: {:.4} (Monte Carlo error {:.4})",
+        estimate.per_row, estimate.mc_error
+    );
+    if let Some((k, v)) = iwae {
+        let _ = writeln!(
+            text,
+            "log p(x) per row (importance-weighted, K = {k}): {v:.4}"
+        );
+    }
+    if json {
+        let iwae = iwae.map(|(_, v)| v);
+        let value = serde_json::json!({ "rows": rows, "elbo": estimate.per_row, "iwae": iwae });
+        let _ = writeln!(text, "{value}");
+    }
+    text
 }
