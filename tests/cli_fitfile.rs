@@ -159,6 +159,8 @@ enum Edit {
     DuplicateParam(usize),
     /// Cut the text at this fraction of its length.
     Truncate(f64),
+    /// Write the `k`-th number of the text as `NaN` (which JSON cannot hold).
+    NaN(usize),
 }
 
 const HOSTILE: [&str; 10] = [
@@ -253,8 +255,24 @@ fn apply(edit: &Edit) -> String {
             let cut = (text.len() as f64 * at) as usize;
             return text[..cut.min(text.len())].to_string();
         }
+        Edit::NaN(k) => return nan_at(&file.to_string(), k),
     }
     file.to_string()
+}
+
+/// `text` with its `k`-th number (modulo their count) replaced by `NaN`.
+fn nan_at(text: &str, k: usize) -> String {
+    let bytes = text.as_bytes();
+    let starts: Vec<usize> = (1..bytes.len())
+        .filter(|&i| {
+            (bytes[i].is_ascii_digit() || bytes[i] == b'-') && b":[,".contains(&bytes[i - 1])
+        })
+        .collect();
+    let start = starts[k % starts.len()];
+    let end = (start..bytes.len())
+        .find(|&i| !matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+        .unwrap_or(bytes.len());
+    format!("{}NaN{}", &text[..start], &text[end..])
 }
 
 fn edits() -> impl Strategy<Value = Edit> {
@@ -263,6 +281,7 @@ fn edits() -> impl Strategy<Value = Edit> {
         (any::<usize>(), any::<usize>()).prop_map(|(k, h)| Edit::Replace(k, h)),
         any::<usize>().prop_map(Edit::DuplicateParam),
         (0.0..1.0f64).prop_map(Edit::Truncate),
+        any::<usize>().prop_map(Edit::NaN),
     ]
 }
 
@@ -281,5 +300,16 @@ proptest! {
                 prop_assert!(stderr(&out).starts_with("error"), "{edit:?}: {}", stderr(&out));
             }
         }
+    }
+}
+
+#[test]
+fn a_non_finite_final_figure_written_as_null_still_loads() {
+    // serde_json writes a NaN or infinite ELBO (after a diverged fit) as `null`.
+    let dir = scratch("cli_fitfile_null_figure");
+    let mut file = original();
+    file["figures"]["train_elbo"] = Value::Null;
+    for out in run_both(&dir, &file.to_string()) {
+        assert!(out.status.success(), "{}", stderr(&out));
     }
 }

@@ -150,6 +150,8 @@ impl GuideSettings {
 /// The final figures of a fit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Figures {
+    /// Non-finite after a diverged fit: JSON writes it as `null`, read back as NaN.
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_elbo: f64,
     pub test_elbo: Option<f64>,
     pub epochs: usize,
@@ -158,6 +160,11 @@ pub struct Figures {
     /// Why training stopped, in words.
     pub stopped: String,
     pub globals: Vec<GlobalSummary>,
+}
+
+/// Reads `null` as NaN: serde_json writes every non-finite number as `null`.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// The whole fit file.
