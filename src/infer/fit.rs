@@ -120,7 +120,7 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
         options: (&request.options).into(),
         guide: GuideSettings::new(&request.guide, request.kl, &loaded.info),
         params: training.params,
-        trace: training.trace,
+        trace: training.trace.iter().map(Into::into).collect(),
         figures: Figures {
             train_elbo,
             test_elbo,

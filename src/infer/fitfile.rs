@@ -54,6 +54,25 @@ impl From<&FitOptions> for OptionsRecord {
     }
 }
 
+/// One point of the ELBO trace as the file records it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TraceRecord {
+    pub epoch: usize,
+    pub step: u64,
+    /// The epoch's mean training ELBO estimate, per row.
+    pub elbo: f64,
+}
+
+impl From<&TracePoint> for TraceRecord {
+    fn from(p: &TracePoint) -> TraceRecord {
+        TraceRecord {
+            epoch: p.epoch,
+            step: p.step,
+            elbo: p.elbo,
+        }
+    }
+}
+
 /// The KL estimator as the file spells it; any other string is refused when reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -182,7 +201,7 @@ pub struct FitFile {
     pub options: OptionsRecord,
     pub guide: GuideSettings,
     pub params: Vec<NamedParam>,
-    pub trace: Vec<TracePoint>,
+    pub trace: Vec<TraceRecord>,
     pub figures: Figures,
     /// Training was stopped by Ctrl-C: the parameters are those so far.
     #[serde(default)]

@@ -23,7 +23,7 @@ use super::schedule::{Budget, Schedule, StopReason};
 use super::session::{NamedParam, Session};
 
 /// Options of a fit (SPEC section 4).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FitOptions {
     /// Exactly this many passes over the data; `None` trains until convergence.
     pub epochs: Option<usize>,
@@ -91,7 +91,7 @@ impl<F: FnMut(&Progress)> Observer for F {
 }
 
 /// One point of the ELBO trace.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TracePoint {
     pub epoch: usize,
     pub step: u64,
