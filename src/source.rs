@@ -3,12 +3,41 @@
 //!
 //! It reads files but never prints; warnings are returned for the caller to show.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::check::{ModelInfo, Program, check, hir};
 use crate::diag::{Diagnostic, render_all};
-use crate::error::Error;
 use crate::syntax::parse;
+
+/// A model file that cannot be read, or a model with errors. Rendering a model error
+/// needs its source, so the error carries it.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{}` is not a text file: invalid UTF-8 at byte {offset}", path.display())]
+    NotUtf8 { path: PathBuf, offset: usize },
+    /// The model has errors; `diagnostics` holds them with any warnings, in source order.
+    #[error("{}", render_model(file, text, diagnostics))]
+    Model {
+        file: String,
+        /// The model's text, to show the offending lines.
+        text: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+fn render_model(file: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let plural = if errors == 1 { "error" } else { "errors" };
+    format!(
+        "{}\nerror: `{file}` has {errors} {plural}",
+        render_all(file, source, diagnostics)
+    )
+}
 
 /// A parsed and checked model with its source and warnings.
 #[derive(Debug)]
@@ -31,12 +60,12 @@ impl Loaded {
 }
 
 /// Reads, parses and checks the model at `path`.
-pub fn load(path: &Path) -> Result<Loaded, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+pub fn load(path: &Path) -> Result<Loaded, SourceError> {
+    let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let source = String::from_utf8(bytes).map_err(|e| Error::NotUtf8 {
+    let source = String::from_utf8(bytes).map_err(|e| SourceError::NotUtf8 {
         path: path.to_path_buf(),
         offset: e.utf8_error().valid_up_to(),
     })?;
@@ -46,12 +75,12 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
 /// Parses and checks a model's text; `file` names it in diagnostics. A UTF-8 byte-order
 /// mark at the start (which some Windows editors write) is dropped first, so that spans
 /// and columns count from the first visible character.
-pub fn analyze(file: &str, source: String) -> Result<Loaded, Error> {
+pub fn analyze(file: &str, source: String) -> Result<Loaded, SourceError> {
     let source = match source.strip_prefix('\u{feff}') {
         Some(rest) => rest.to_string(),
         None => source,
     };
-    let fail = |diagnostics| Error::Model {
+    let fail = |diagnostics| SourceError::Model {
         file: file.to_string(),
         text: source.clone(),
         diagnostics,

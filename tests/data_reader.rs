@@ -611,7 +611,7 @@ fn a_binomial_count_above_its_total_is_a_data_error() {
     assert_data_error(
         column,
         "n,k\n5,3\n4,7\n",
-        "error: data.csv:3:3: `7` in column `k` is a count above its total count `4` (column `n`, column 1 of the same line)",
+        "error: data.csv:3:2: `7` in column `k` is a count above its total count `4` (column `n`, column 1 of the same line)",
     );
     let (output, stderr) = fit(column, b"n,k\n5,3\n4,4\n");
     assert!(output.status.success(), "{stderr}");

@@ -8,7 +8,7 @@ use vic::source::analyze;
 fn diagnostics(file: &str, source: &str) -> String {
     match analyze(file, source.to_string()) {
         Ok(loaded) => loaded.render_warnings(),
-        Err(vic::error::Error::Model {
+        Err(vic::source::SourceError::Model {
             file,
             text,
             diagnostics,

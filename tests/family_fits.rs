@@ -11,12 +11,12 @@ use rand::{RngExt, SeedableRng};
 use rand_distr::{Binomial, Distribution, Gamma, Poisson, StandardNormal, StudentT};
 use vic::dist::Elem;
 use vic::dist::transform::Transform;
-use vic::objective::KlMode;
 use vic::infer::data::{self, Dataset};
 use vic::infer::evaluate::{self, GlobalSummary};
 use vic::infer::fit::{FitReport, FitRequest, column_specs, fit};
-use vic::infer::sample::sample;
+use vic::infer::sample::Sampler;
 use vic::infer::train::{FitOptions, Progress};
+use vic::objective::KlMode;
 use vic::source::{self, Loaded};
 
 /// A model and its simulated data, loaded as `vic fit` would.
@@ -76,6 +76,31 @@ fn recovers(report: &FitReport, name: &str, truth: f64, k: f64) {
         z.abs() < k,
         "{name}: {mean} ± {sd} is {z:.2} sds from {truth}"
     );
+}
+
+/// Draws from a fitted model, collected by column name.
+struct Draws {
+    header: Vec<String>,
+    rows: Vec<Vec<f32>>,
+}
+
+fn sample(
+    model: &vic::check::hir::Model,
+    info: &vic::check::ModelInfo,
+    elbo: &vic::objective::ElboGraph,
+    params: &[vic::infer::session::NamedParam],
+    n: usize,
+    seed: u64,
+) -> Result<Draws, vic::infer::sample::SampleError> {
+    let mut sampler = Sampler::new(model, info, elbo, params, n, seed)?;
+    let header = sampler.header().to_vec();
+    let width = sampler.width();
+    let mut rows = Vec::with_capacity(n);
+    while rows.len() < n {
+        let chunk = (n - rows.len()).min(sampler.chunk());
+        rows.extend(sampler.draw(chunk)?.chunks(width).map(<[f32]>::to_vec));
+    }
+    Ok(Draws { header, rows })
 }
 
 fn std_normal(rng: &mut StdRng) -> f64 {

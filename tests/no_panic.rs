@@ -88,7 +88,7 @@ proptest! {
         mutations in proptest::collection::vec(mutation(), 1..6),
     ) {
         let source = mutate(EXAMPLES[which], &mutations);
-        if let Err(vic::error::Error::Model { file, text, diagnostics }) = analyze("m.vi", source) {
+        if let Err(vic::source::SourceError::Model { file, text, diagnostics }) = analyze("m.vi", source) {
             // Rendering must not panic either.
             let _ = vic::diag::render_all(&file, &text, &diagnostics);
         }
@@ -118,7 +118,8 @@ fn one_deep_expression_is_one_error() {
         "data v: real[2]\ndata y: real\ny ~ Normal(v{}, 1)\n",
         "[0]".repeat(100_000)
     );
-    let Err(vic::error::Error::Model { diagnostics, .. }) = analyze("chain.vi", chain) else {
+    let Err(vic::source::SourceError::Model { diagnostics, .. }) = analyze("chain.vi", chain)
+    else {
         panic!("a chain of 100,000 indexings is refused")
     };
     let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();

@@ -19,7 +19,7 @@ const IWAE_STREAM: u64 = 12;
 const SUMMARY_STREAM: u64 = 13;
 
 /// Rows evaluated in one pass of the graph.
-const CHUNK_ROWS: usize = 1000;
+pub const CHUNK_ROWS: usize = 1000;
 
 /// An ELBO estimate per row.
 #[derive(Debug, Clone, Copy, PartialEq)]

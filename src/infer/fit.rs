@@ -1,17 +1,26 @@
 //! A whole fit, as `vic fit` runs it: build the ELBO graph for the model and guide,
 //! train, then estimate the final figures with fresh samples and assemble the
-//! [`FitFile`]. Also rebuilding the graph a fit file describes, for `eval` and `sample`.
+//! [`FitFile`]. Also rebuilding the graph a fit file describes, for `eval` and `sample`,
+//! after checking the file's parameters against it.
+//!
+//! Every graph's memory is checked against [`limits::MAX_WORKING_BYTES`] before an
+//! executor is allocated for it. Nothing here prints.
+
+use std::collections::HashMap;
 
 use crate::check::hir::{ExprKind, StmtKind};
 use crate::check::{GuideSpec, ModelInfo, Resolved, Shape, SymbolKind};
-use crate::guide::GuideError;
-use crate::objective::{self, ElboGraph, ElboOptions, KlMode, Objective};
 use crate::dist::DataRange;
-use crate::source::{Loaded, analyze};
+use crate::guide::GuideError;
+use crate::ir::Graph;
+use crate::objective::{self, ElboGraph, ElboOptions, KlMode, Objective};
+use crate::source::{Loaded, SourceError, analyze};
 
 use super::data::{Bound, ColumnSpec, Dataset};
 use super::evaluate::{self, EvalError};
-use super::fitfile::{FORMAT, Figures, FitFile, GuideSettings};
+use super::fitfile::{FORMAT_VERSION, Figures, FitFile, GuideSettings};
+use super::limits::{self, TooLarge};
+use super::session::NamedParam;
 use super::train::{self, FitOptions, NonFinite, Observer, Outcome};
 
 /// The Monte Carlo standard error the final ELBO figures are estimated to (SPEC 5).
@@ -67,7 +76,8 @@ pub struct FitRequest<'a> {
     pub kl: KlMode,
 }
 
-/// A finished fit: the file to write, and whether training met a non-finite ELBO.
+/// A finished fit: the file to write, whether training met a non-finite ELBO, and
+/// whether it was interrupted.
 pub struct FitReport {
     pub file: FitFile,
     pub non_finite: Option<NonFinite>,
@@ -80,6 +90,8 @@ pub enum FitError {
     Guide(#[from] GuideError),
     #[error(transparent)]
     Eval(#[from] EvalError),
+    #[error("{0}; use a smaller `--batch` or `--samples`, or a smaller model")]
+    TooLarge(#[from] TooLarge),
 }
 
 /// Fits the model and estimates the final figures.
@@ -93,6 +105,11 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
         objective: Objective::Elbo,
     };
     let elbo = objective::build(&loaded.model, &loaded.info, &options)?;
+    let batch = request.options.batch_size(train_rows);
+    let samples = request.options.samples;
+    limits::check_rows(&elbo.graph, batch.saturating_mul(samples), || {
+        format!("training batches of {batch} rows with {samples} samples each")
+    })?;
     let training = train::train(&elbo, request.train, &request.options, observer);
     let seed = request.options.seed;
     let estimate = |data: &Dataset| {
@@ -110,24 +127,26 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
     let test_elbo = request.test.map(&estimate).transpose()?.map(|e| e.per_row);
     let globals =
         evaluate::summarize_globals(&elbo, &training.params, &loaded.info, SUMMARY_DRAWS, seed)?;
+    let interrupted = matches!(training.outcome, Outcome::Interrupted { .. });
     let (stopped, non_finite) = match training.outcome {
         Outcome::Finished(reason) => (reason.describe().to_string(), None),
         Outcome::NonFinite(nf) => (
             format!("the ELBO was not finite at step {}", nf.step),
             Some(nf),
         ),
+        Outcome::Interrupted { step } => (format!("interrupted at step {step}"), None),
     };
     let file = FitFile {
-        format: FORMAT,
+        format_version: FORMAT_VERSION,
         vic_version: env!("CARGO_PKG_VERSION").to_string(),
         model_file: loaded.file.clone(),
         model_source: loaded.source.clone(),
         data_file: request.train.path.display().to_string(),
         train_rows,
-        options: request.options.clone(),
+        options: (&request.options).into(),
         guide: GuideSettings::new(&request.guide, request.kl, &loaded.info),
         params: training.params,
-        trace: training.trace,
+        trace: training.trace.iter().map(Into::into).collect(),
         figures: Figures {
             train_elbo,
             test_elbo,
@@ -137,6 +156,7 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
             stopped,
             globals,
         },
+        interrupted,
     };
     Ok(FitReport {
         file,
@@ -151,13 +171,27 @@ pub struct Refit {
     pub elbo: ElboGraph,
 }
 
-/// Rebuilds what a fit file describes.
-pub fn rebuild(file: &FitFile) -> Result<Refit, crate::error::Error> {
+/// Why a fit file's graph could not be rebuilt.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    /// The model source in the file no longer checks (it was edited, or this version
+    /// checks more).
+    #[error(transparent)]
+    Model(#[from] SourceError),
+    #[error("the fit file does not describe a usable model: {0}")]
+    Invalid(String),
+    #[error("the fit file's model is too large: {0}")]
+    TooLarge(#[from] TooLarge),
+}
+
+/// Rebuilds what a fit file describes, and checks that the file holds every parameter
+/// the graph needs, with its shape, before anything is allocated for the graph.
+pub fn rebuild(file: &FitFile) -> Result<Refit, RebuildError> {
     let loaded = analyze(&file.model_file, file.model_source.clone())?;
     let (spec, kl) = file
         .guide
         .resolve(&loaded.info)
-        .map_err(crate::error::Error::FitFile)?;
+        .map_err(RebuildError::Invalid)?;
     let options = ElboOptions {
         spec,
         kl,
@@ -165,6 +199,31 @@ pub fn rebuild(file: &FitFile) -> Result<Refit, crate::error::Error> {
         objective: Objective::Elbo,
     };
     let elbo = objective::build(&loaded.model, &loaded.info, &options)
-        .map_err(|e| crate::error::Error::FitFile(e.to_string()))?;
+        .map_err(|e| RebuildError::Invalid(e.to_string()))?;
+    check_params(&elbo.graph, &file.params).map_err(RebuildError::Invalid)?;
+    limits::check_rows(&elbo.graph, 1, || {
+        "the graph the fit file describes".to_string()
+    })?;
     Ok(Refit { loaded, elbo })
+}
+
+/// Every parameter of `graph` is in `params` with its shape (the file's own checks
+/// already made each entry unique, finite and as long as its shape).
+fn check_params(graph: &Graph, params: &[NamedParam]) -> Result<(), String> {
+    let by_name: HashMap<&str, &NamedParam> = params.iter().map(|p| (p.name.as_str(), p)).collect();
+    for info in graph.params() {
+        let Some(found) = by_name.get(info.name.as_str()) else {
+            return Err(format!(
+                "the parameter `{}` ({}x{}) is missing",
+                info.name, info.rows, info.cols
+            ));
+        };
+        if (found.rows, found.cols) != (info.rows, info.cols) {
+            return Err(format!(
+                "the parameter `{}` is {}x{} in the file, but the model needs {}x{}",
+                info.name, found.rows, found.cols, info.rows, info.cols
+            ));
+        }
+    }
+    Ok(())
 }

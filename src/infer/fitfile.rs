@@ -2,10 +2,17 @@
 //! contained — the model source, the options, the guide that was built, every learned
 //! parameter by name, the ELBO trace and the final figures.
 //!
+//! The types here are the file's format, versioned by `format_version`, and kept apart
+//! from the library's options so that either can change without silently changing the
+//! other. Reading checks everything that does not need the model: the version, every
+//! enum value, each parameter's length, finiteness and uniqueness; `fit::rebuild`
+//! checks the parameters against the graph the model builds. Nothing here prints.
+//!
 //! Files are written atomically: to a randomly named temporary file beside the target,
 //! then renamed, so a crash never leaves a half-written fit behind. Only regular files
 //! are ever replaced: never a symlink, FIFO, device or directory.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -18,8 +25,80 @@ use super::evaluate::GlobalSummary;
 use super::session::NamedParam;
 use super::train::{FitOptions, TracePoint};
 
-/// The format version written into every file.
-pub const FORMAT: u32 = 1;
+/// The format version written into every file. Version 1 (files of vic 0.1.0 before
+/// Ctrl-C handling, whose field was named `format`) had no `interrupted` field.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build reads.
+const OLDEST_READABLE: u32 = 1;
+
+/// The fit's options as the file records them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptionsRecord {
+    pub epochs: Option<usize>,
+    pub batch: Option<usize>,
+    pub lr: f32,
+    pub samples: usize,
+    pub seed: u64,
+    pub max_steps: u64,
+}
+
+impl From<&FitOptions> for OptionsRecord {
+    fn from(o: &FitOptions) -> OptionsRecord {
+        OptionsRecord {
+            epochs: o.epochs,
+            batch: o.batch,
+            lr: o.lr,
+            samples: o.samples,
+            seed: o.seed,
+            max_steps: o.max_steps,
+        }
+    }
+}
+
+/// One point of the ELBO trace as the file records it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TraceRecord {
+    pub epoch: usize,
+    pub step: u64,
+    /// The epoch's mean training ELBO estimate, per row.
+    pub elbo: f64,
+}
+
+impl From<&TracePoint> for TraceRecord {
+    fn from(p: &TracePoint) -> TraceRecord {
+        TraceRecord {
+            epoch: p.epoch,
+            step: p.step,
+            elbo: p.elbo,
+        }
+    }
+}
+
+/// The KL estimator as the file spells it; any other string is refused when reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KlRecord {
+    Sampled,
+    Analytic,
+}
+
+impl From<KlMode> for KlRecord {
+    fn from(kl: KlMode) -> KlRecord {
+        match kl {
+            KlMode::Sampled => KlRecord::Sampled,
+            KlMode::Analytic => KlRecord::Analytic,
+        }
+    }
+}
+
+impl From<KlRecord> for KlMode {
+    fn from(kl: KlRecord) -> KlMode {
+        match kl {
+            KlRecord::Sampled => KlMode::Sampled,
+            KlRecord::Analytic => KlMode::Analytic,
+        }
+    }
+}
 
 /// The guide as built, in a portable form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,7 +109,7 @@ pub struct GuideSettings {
     pub global_flow: String,
     pub globals: String,
     pub free: Vec<String>,
-    pub kl: String,
+    pub kl: KlRecord,
 }
 
 impl GuideSettings {
@@ -46,33 +125,34 @@ impl GuideSettings {
                 .iter()
                 .map(|&id| info.symbol(id).name.clone())
                 .collect(),
-            kl: match kl {
-                KlMode::Sampled => "sampled",
-                KlMode::Analytic => "analytic",
-            }
-            .to_string(),
+            kl: kl.into(),
         }
     }
 
     /// The guide spec and KL mode, resolved against the model the file carries.
     pub fn resolve(&self, info: &ModelInfo) -> Result<(GuideSpec, KlMode), String> {
-        let activation = Activation::from_name(&self.encoder_activation)
-            .ok_or_else(|| format!("unknown activation `{}`", self.encoder_activation))?;
-        let flow: FlowSpec = self.flow.parse().map_err(|e| format!("{e}"))?;
-        let global_flow: FlowSpec = self.global_flow.parse().map_err(|e| format!("{e}"))?;
-        let globals: GlobalsMode = self.globals.parse().map_err(|e| format!("{e}"))?;
+        super::limits::check_encoder_hidden(&self.encoder_hidden)?;
+        let activation = Activation::from_name(&self.encoder_activation).ok_or_else(|| {
+            format!(
+                "unknown encoder activation `{}`: expected tanh, relu, softplus, sigmoid or elu",
+                self.encoder_activation
+            )
+        })?;
+        let setting = |what: &str, e: crate::check::SettingError| format!("`{what}`: {e}");
+        let flow: FlowSpec = self.flow.parse().map_err(|e| setting("flow", e))?;
+        let global_flow: FlowSpec = self
+            .global_flow
+            .parse()
+            .map_err(|e| setting("global_flow", e))?;
+        let globals: GlobalsMode = self.globals.parse().map_err(|e| setting("globals", e))?;
         let free = self
             .free
             .iter()
             .map(|name| {
                 info.lookup(name)
-                    .ok_or_else(|| format!("unknown latent `{name}`"))
+                    .ok_or_else(|| format!("unknown latent `{name}` in the guide's `free` list"))
             })
             .collect::<Result<Vec<SymbolId>, String>>()?;
-        let kl = match self.kl.as_str() {
-            "analytic" => KlMode::Analytic,
-            _ => KlMode::Sampled,
-        };
         Ok((
             GuideSpec {
                 encoder_hidden: self.encoder_hidden.clone(),
@@ -82,7 +162,7 @@ impl GuideSettings {
                 globals,
                 free,
             },
-            kl,
+            self.kl.into(),
         ))
     }
 }
@@ -90,6 +170,8 @@ impl GuideSettings {
 /// The final figures of a fit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Figures {
+    /// Non-finite after a diverged fit: JSON writes it as `null`, read back as NaN.
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_elbo: f64,
     pub test_elbo: Option<f64>,
     pub epochs: usize,
@@ -100,21 +182,31 @@ pub struct Figures {
     pub globals: Vec<GlobalSummary>,
 }
 
+/// Reads `null` as NaN: serde_json writes every non-finite number as `null`.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// The whole fit file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitFile {
-    pub format: u32,
+    /// Version 1 files call it `format`.
+    #[serde(alias = "format")]
+    pub format_version: u32,
     pub vic_version: String,
     /// The model file as given on the command line, for messages.
     pub model_file: String,
     pub model_source: String,
     pub data_file: String,
     pub train_rows: usize,
-    pub options: FitOptions,
+    pub options: OptionsRecord,
     pub guide: GuideSettings,
     pub params: Vec<NamedParam>,
-    pub trace: Vec<TracePoint>,
+    pub trace: Vec<TraceRecord>,
     pub figures: Figures,
+    /// Training was stopped by Ctrl-C: the parameters are those so far.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +216,7 @@ pub enum FitFileError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("`{path}` is not a vic fit file: {message}")]
+    #[error("`{path}` is not a usable vic fit file: {message}")]
     Format { path: PathBuf, message: String },
     #[error("cannot write `{path}`: {source}")]
     Write {
@@ -134,25 +226,59 @@ pub enum FitFileError {
 }
 
 impl FitFile {
+    /// Reads and checks a fit file; see [`FitFile::validate`].
     pub fn read(path: &Path) -> Result<FitFile, FitFileError> {
         let bytes = std::fs::read(path).map_err(|source| FitFileError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let file: FitFile = serde_json::from_slice(&bytes).map_err(|e| FitFileError::Format {
+        let format = |message: String| FitFileError::Format {
             path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        if file.format != FORMAT {
-            return Err(FitFileError::Format {
-                path: path.to_owned(),
-                message: format!(
-                    "format {} is not the supported format {FORMAT}",
-                    file.format
-                ),
-            });
-        }
+            message,
+        };
+        let file: FitFile = serde_json::from_slice(&bytes).map_err(|e| format(e.to_string()))?;
+        file.validate().map_err(format)?;
         Ok(file)
+    }
+
+    /// Everything about the file that does not need its model: a readable version, at
+    /// least one training row, and parameters that are unique by name, as long as
+    /// their shape says, and finite.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(OLDEST_READABLE..=FORMAT_VERSION).contains(&self.format_version) {
+            return Err(format!(
+                "format version {} is not one this vic reads ({OLDEST_READABLE} to {FORMAT_VERSION})",
+                self.format_version
+            ));
+        }
+        if self.train_rows == 0 {
+            return Err("`train_rows` is 0; a fit has at least one training row".into());
+        }
+        let mut seen = HashSet::new();
+        for p in &self.params {
+            if !seen.insert(p.name.as_str()) {
+                return Err(format!("the parameter `{}` appears twice", p.name));
+            }
+            let expected = p.rows.checked_mul(p.cols);
+            if expected != Some(p.values.len()) {
+                return Err(format!(
+                    "the parameter `{}` has {} values, but its shape {}x{} needs {}",
+                    p.name,
+                    p.values.len(),
+                    p.rows,
+                    p.cols,
+                    expected
+                        .map_or_else(|| "more than can be counted".to_string(), |n| n.to_string())
+                ));
+            }
+            if let Some(i) = p.values.iter().position(|v| !v.is_finite()) {
+                return Err(format!(
+                    "the parameter `{}` has the non-finite value {} at index {i}",
+                    p.name, p.values[i]
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Writes the file atomically.
@@ -178,12 +304,24 @@ impl FitFile {
 /// or symlink planted at a guessable name can neither be followed nor overwritten; it
 /// is removed on every error path (dropping the `NamedTempFile` deletes it).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(path, |file| file.write_all(bytes))
+}
+
+/// Like [`write_atomically`], with the contents streamed by `write` (e.g. `sample`'s
+/// rows as they are drawn) instead of held in memory.
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     check_target(path)?;
-    replace(path, bytes)
+    replace(path, write)
 }
 
 /// Writes a randomly named temporary file beside `path` and renames it over `path`.
-fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn replace(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -199,7 +337,11 @@ fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
     let mut tmp = builder.tempfile_in(&dir)?;
-    tmp.write_all(bytes)?;
+    {
+        let mut buffered = std::io::BufWriter::new(tmp.as_file_mut());
+        write(&mut buffered)?;
+        buffered.flush()?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -273,7 +415,7 @@ mod write_tests {
         std::fs::create_dir(&target).unwrap();
         // Past the target check, the rename over a directory fails after the
         // temporary file was written.
-        assert!(replace(&target, b"{}").is_err());
+        assert!(replace(&target, |w| w.write_all(b"{}")).is_err());
         assert_eq!(listing(dir.path()), vec!["out.json"]);
         let err = write_atomically(&target, b"{}").unwrap_err();
         assert!(err.to_string().starts_with("it is a directory"), "{err}");

@@ -8,6 +8,7 @@ pub mod data;
 pub mod evaluate;
 pub mod fit;
 pub mod fitfile;
+pub mod limits;
 pub mod sample;
 pub mod schedule;
 pub mod session;

@@ -2,8 +2,10 @@
 //! ELBO graph, one Adam step, until the schedule says stop (SPEC section 4).
 //!
 //! Everything the loop touches was allocated before the first step. A non-finite ELBO
-//! stops training with the last parameters that gave a finite one. Progress goes to an
-//! [`Observer`] once per epoch; this module never prints.
+//! stops training with the last parameters that gave a finite one; a stop request from
+//! the [`Observer`] (Ctrl-C) stops it at the end of the current step with the
+//! parameters so far. Either way the trace keeps every finished step. Progress goes to
+//! the observer once per epoch; this module never prints.
 
 use std::time::Instant;
 
@@ -21,11 +23,11 @@ use super::schedule::{Budget, Schedule, StopReason};
 use super::session::{NamedParam, Session};
 
 /// Options of a fit (SPEC section 4).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FitOptions {
     /// Exactly this many passes over the data; `None` trains until convergence.
     pub epochs: Option<usize>,
-    /// Rows per minibatch; `None` is 100, or all rows if fewer.
+    /// Rows per minibatch; `None` is [`DEFAULT_BATCH`], or all rows if fewer.
     pub batch: Option<usize>,
     pub lr: f32,
     /// Monte Carlo samples per row.
@@ -34,6 +36,9 @@ pub struct FitOptions {
     /// The step cap when training until convergence.
     pub max_steps: u64,
 }
+
+/// The minibatch size without `--batch` (SPEC section 4).
+pub const DEFAULT_BATCH: usize = 100;
 
 impl Default for FitOptions {
     fn default() -> FitOptions {
@@ -51,7 +56,7 @@ impl Default for FitOptions {
 impl FitOptions {
     /// The minibatch size for `rows` rows of data.
     pub fn batch_size(&self, rows: usize) -> usize {
-        self.batch.unwrap_or(100).clamp(1, rows.max(1))
+        self.batch.unwrap_or(DEFAULT_BATCH).clamp(1, rows.max(1))
     }
 }
 
@@ -67,9 +72,16 @@ pub struct Progress {
     pub lr: f32,
 }
 
-/// Receives progress reports.
+/// Receives progress reports, and may ask training to stop.
 pub trait Observer {
     fn epoch(&mut self, progress: &Progress);
+
+    /// Asked once per step, after the step: whether to stop now (e.g. Ctrl-C was
+    /// pressed). It runs inside the training loop, so it must be as cheap as an atomic
+    /// load: no allocation, no system call.
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 impl<F: FnMut(&Progress)> Observer for F {
@@ -79,7 +91,7 @@ impl<F: FnMut(&Progress)> Observer for F {
 }
 
 /// One point of the ELBO trace.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TracePoint {
     pub epoch: usize,
     pub step: u64,
@@ -101,6 +113,10 @@ pub struct NonFinite {
 pub enum Outcome {
     Finished(StopReason),
     NonFinite(NonFinite),
+    /// The observer asked to stop; the parameters are those after this many steps.
+    Interrupted {
+        step: u64,
+    },
 }
 
 /// The result of training.
@@ -131,6 +147,15 @@ pub(crate) const INIT_STREAM: u64 = 1;
 const SHUFFLE_STREAM: u64 = 2;
 const NOISE_STREAM: u64 = 3;
 
+/// The trace point of an epoch cut short after `epoch_steps` finished steps, if any.
+fn partial_epoch(epoch: usize, step: u64, epoch_sum: f64, epoch_steps: u64) -> Option<TracePoint> {
+    (epoch_steps > 0).then(|| TracePoint {
+        epoch: epoch + 1,
+        step,
+        elbo: epoch_sum / epoch_steps as f64,
+    })
+}
+
 /// Fits the ELBO graph to `data`.
 pub fn train(
     elbo: &ElboGraph,
@@ -151,7 +176,7 @@ pub fn train(
 
     let steps_per_epoch = n.div_ceil(batch) as u64;
     let budget = match options.epochs {
-        Some(e) => Budget::Steps(e as u64 * steps_per_epoch),
+        Some(e) => Budget::Steps((e as u64).saturating_mul(steps_per_epoch)),
         None => Budget::UntilConverged {
             max_steps: options.max_steps,
             window: steps_per_epoch.max(MIN_WINDOW),
@@ -182,12 +207,14 @@ pub fn train(
                 exec.params_mut().copy_from_slice(&last_good);
                 let node = exec.first_non_finite();
                 let info = node.map(|id| exec.graph().node(id).clone());
-                break 'epochs Outcome::NonFinite(NonFinite {
+                let outcome = Outcome::NonFinite(NonFinite {
                     step: step + 1,
                     node,
                     label: info.as_ref().and_then(|n| n.label.clone()),
                     origin: node.and_then(|id| exec.graph().blame(id)),
                 });
+                trace.extend(partial_epoch(epoch, step, epoch_sum, epoch_steps));
+                break 'epochs outcome;
             }
             let objective_node = session.objective;
             let exec = session.exec_mut();
@@ -208,6 +235,11 @@ pub fn train(
                 });
                 break 'epochs Outcome::Finished(reason);
             }
+            // The epoch's last step closes the epoch first, below.
+            if epoch_rows < n && observer.stop_requested() {
+                trace.extend(partial_epoch(epoch, step, epoch_sum, epoch_steps));
+                break 'epochs Outcome::Interrupted { step };
+            }
         }
         epoch += 1;
         let elbo = epoch_sum / epoch_steps.max(1) as f64;
@@ -221,6 +253,9 @@ pub fn train(
             rows_per_second: epoch_rows as f64 / seconds,
             lr: schedule.lr(),
         });
+        if observer.stop_requested() {
+            break Outcome::Interrupted { step };
+        }
     };
     Training {
         params: session.named_params(),
@@ -229,5 +264,124 @@ pub fn train(
         epochs: epoch,
         outcome,
         seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::path::Path;
+
+    use super::*;
+    use crate::infer::data;
+    use crate::infer::fit::column_specs;
+    use crate::objective;
+    use crate::source::analyze;
+
+    /// Asks to stop after `after` steps.
+    struct StopAfter {
+        after: u64,
+        asked: Cell<u64>,
+    }
+
+    impl Observer for StopAfter {
+        fn epoch(&mut self, _: &Progress) {}
+
+        fn stop_requested(&self) -> bool {
+            self.asked.set(self.asked.get() + 1);
+            self.asked.get() >= self.after
+        }
+    }
+
+    /// Trains `model` on `csv` (written beside the test binary) with `options`.
+    fn run(
+        name: &str,
+        model: &str,
+        csv: &str,
+        options: &FitOptions,
+        observer: &mut dyn Observer,
+    ) -> Training {
+        let dir = std::env::temp_dir().join(format!("vic-train-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("data.csv");
+        std::fs::write(&path, csv).unwrap();
+        let loaded = analyze("m.vi", model.to_string()).unwrap();
+        let data = data::load(Path::new(&path), &column_specs(&loaded)).unwrap();
+        let elbo = objective::build(
+            &loaded.model,
+            &loaded.info,
+            &objective::options_for(&loaded.info, data.rows),
+        )
+        .unwrap();
+        train(&elbo, &data, options, observer)
+    }
+
+    const NORMAL: &str = "data y: real\nglobal m: real ~ Normal(0, 1)\ny ~ Normal(m, 1)\n";
+
+    fn normal_rows(n: usize) -> String {
+        let mut csv = String::from("y\n");
+        for i in 0..n {
+            csv.push_str(&format!("{}\n", i % 5));
+        }
+        csv
+    }
+
+    #[test]
+    fn an_interrupt_keeps_every_finished_step_in_the_trace() {
+        // 24 rows in batches of 10: 3 steps per epoch; stop after step 5, mid-epoch 2.
+        let options = FitOptions {
+            batch: Some(10),
+            ..FitOptions::default()
+        };
+        let mut stop = StopAfter {
+            after: 5,
+            asked: Cell::new(0),
+        };
+        let t = run("interrupt", NORMAL, &normal_rows(24), &options, &mut stop);
+        assert_eq!(t.outcome, Outcome::Interrupted { step: 5 });
+        assert_eq!(t.steps, 5);
+        assert_eq!(t.epochs, 1);
+        let points: Vec<(usize, u64)> = t.trace.iter().map(|p| (p.epoch, p.step)).collect();
+        assert_eq!(points, [(1, 3), (2, 5)]);
+    }
+
+    #[test]
+    fn an_interrupt_at_an_epochs_last_step_closes_the_epoch() {
+        let options = FitOptions {
+            batch: Some(10),
+            ..FitOptions::default()
+        };
+        let mut stop = StopAfter {
+            after: 3,
+            asked: Cell::new(0),
+        };
+        let t = run("epoch_end", NORMAL, &normal_rows(24), &options, &mut stop);
+        assert_eq!(t.outcome, Outcome::Interrupted { step: 3 });
+        assert_eq!(t.epochs, 1);
+        let points: Vec<(usize, u64)> = t.trace.iter().map(|p| (p.epoch, p.step)).collect();
+        assert_eq!(points, [(1, 3)]);
+    }
+
+    #[test]
+    fn a_non_finite_elbo_keeps_the_finished_steps_in_the_trace() {
+        // A huge step size blows `exp(3 * r)` up within an epoch of 5 steps.
+        let model = "data k: int\nglobal r: real ~ Normal(0, 1)\nk ~ Poisson(exp(3 * r))\n";
+        let mut csv = String::from("k\n");
+        for i in 0..50 {
+            csv.push_str(&format!("{}\n", [0, 1, 3, 10, 50, 200][i % 6]));
+        }
+        let options = FitOptions {
+            epochs: Some(1000),
+            batch: Some(10),
+            lr: 1e4,
+            ..FitOptions::default()
+        };
+        let t = run("non_finite", model, &csv, &options, &mut |_: &Progress| {});
+        let Outcome::NonFinite(nf) = &t.outcome else {
+            panic!("training ended with {:?}", t.outcome);
+        };
+        assert_eq!(nf.step, t.steps + 1);
+        assert!(t.steps >= 1, "diverged at the first step");
+        assert_eq!(t.trace.last().map(|p| p.step), Some(t.steps));
     }
 }

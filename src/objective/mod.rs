@@ -18,11 +18,11 @@ pub mod elbo;
 pub mod kl;
 pub mod scale;
 
+use crate::check::hir::Model;
 use crate::check::{GuideSpec, ModelInfo, SymbolId, SymbolKind};
 use crate::guide::{self, GuideError, GuideNoise};
 use crate::ir::{Graph, InputId, Leaf, NodeId};
 use crate::lower::{self, Bindings, LogJoint, value_shape};
-use crate::check::hir::Model;
 
 pub use kl::KlMode;
 pub use scale::MinibatchScale;

@@ -1,0 +1,230 @@
+//! Validated configuration: one `TryFrom` per command from the raw [`super::args`] into
+//! the library's options, refusing every value that makes no sense (a zero where zero
+//! means nothing, a non-finite step size, a request too large to allocate) with a usage
+//! error *before* any model or data file is read.
+//!
+//! The fit options' defaults live in `FitOptions::default()`; the few defaults that
+//! have no library type live here. Nothing here reads files or prints.
+
+use std::path::PathBuf;
+
+use crate::check::{Activation, FlowSpec, GlobalsMode, GuideSpec};
+use crate::infer::limits;
+use crate::infer::train::FitOptions;
+use crate::objective::KlMode;
+
+use super::args::{EvalArgs, FitArgs, GraphArgs, GuideArgs, SampleArgs};
+use super::error::Error;
+
+/// `vic eval --iwae`'s default.
+pub const DEFAULT_IWAE: usize = 100;
+/// `vic sample -n`'s default.
+pub const DEFAULT_DRAWS: u64 = 16;
+
+/// The most rows one pass of a graph may be asked for (`--samples` times the batch,
+/// `--iwae`), checked before any file is read. At 10 million rows a graph of only 54
+/// values per row already reaches the 4 GiB working-memory limit, which is checked
+/// exactly once the graph is built (`infer::limits`).
+pub const MAX_PASS_ROWS: usize = 10_000_000;
+
+fn usage(message: impl Into<String>) -> Error {
+    Error::Usage(message.into())
+}
+
+/// Guide overrides, validated.
+#[derive(Debug, Clone)]
+pub struct GuideOverrides {
+    flow: Option<FlowSpec>,
+    global_flow: Option<FlowSpec>,
+    globals: Option<GlobalsMode>,
+    encoder_hidden: Option<Vec<usize>>,
+    encoder_activation: Option<Activation>,
+}
+
+impl GuideOverrides {
+    /// The model's guide with these overrides applied.
+    pub fn apply(&self, model_guide: &GuideSpec) -> GuideSpec {
+        let mut spec = model_guide.clone();
+        if let Some(flow) = self.flow {
+            spec.flow = flow;
+        }
+        if let Some(flow) = self.global_flow {
+            spec.global_flow = flow;
+        }
+        if let Some(globals) = self.globals {
+            spec.globals = globals;
+        }
+        if let Some(hidden) = &self.encoder_hidden {
+            spec.encoder_hidden = hidden.clone();
+        }
+        if let Some(activation) = self.encoder_activation {
+            spec.encoder_activation = activation;
+        }
+        spec
+    }
+}
+
+impl TryFrom<GuideArgs> for GuideOverrides {
+    type Error = Error;
+
+    fn try_from(args: GuideArgs) -> Result<GuideOverrides, Error> {
+        if let Some(hidden) = &args.encoder_hidden {
+            limits::check_encoder_hidden(hidden)
+                .map_err(|e| usage(format!("`--encoder-hidden`: {e}")))?;
+        }
+        Ok(GuideOverrides {
+            flow: args.flow,
+            global_flow: args.global_flow,
+            globals: args.globals.map(Into::into),
+            encoder_hidden: args.encoder_hidden,
+            encoder_activation: args.encoder_activation.map(Into::into),
+        })
+    }
+}
+
+/// `vic graph`.
+#[derive(Debug)]
+pub struct GraphConfig {
+    pub model: PathBuf,
+    pub guide: bool,
+    pub dot: bool,
+    pub overrides: GuideOverrides,
+}
+
+impl TryFrom<GraphArgs> for GraphConfig {
+    type Error = Error;
+
+    fn try_from(args: GraphArgs) -> Result<GraphConfig, Error> {
+        Ok(GraphConfig {
+            model: args.model,
+            guide: args.guide,
+            dot: args.dot,
+            overrides: args.guide_options.try_into()?,
+        })
+    }
+}
+
+/// `vic fit`.
+#[derive(Debug)]
+pub struct FitConfig {
+    pub model: PathBuf,
+    pub data: PathBuf,
+    pub test: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub options: FitOptions,
+    pub kl: KlMode,
+    pub overrides: GuideOverrides,
+    pub json: bool,
+}
+
+/// Refuses a zero for a count where zero means nothing.
+fn at_least_one(flag: &str, value: u64, hint: &str) -> Result<(), Error> {
+    if value == 0 {
+        return Err(usage(format!("`{flag}` must be at least 1{hint}")));
+    }
+    Ok(())
+}
+
+impl TryFrom<FitArgs> for FitConfig {
+    type Error = Error;
+
+    fn try_from(args: FitArgs) -> Result<FitConfig, Error> {
+        if let Some(epochs) = args.epochs {
+            at_least_one(
+                "--epochs",
+                epochs as u64,
+                " (leave it out to train until the ELBO converges)",
+            )?;
+        }
+        if let Some(batch) = args.batch {
+            at_least_one("--batch", batch as u64, "")?;
+        }
+        at_least_one("--samples", args.samples as u64, "")?;
+        at_least_one("--max-steps", args.max_steps, "")?;
+        if !(args.lr.is_finite() && args.lr > 0.0) {
+            return Err(usage(format!(
+                "`--lr` must be a positive number, not {}",
+                args.lr
+            )));
+        }
+        let pass_rows = args.samples.saturating_mul(args.batch.unwrap_or(1));
+        if pass_rows > MAX_PASS_ROWS {
+            let batch = args
+                .batch
+                .map(|b| format!(" with `--batch {b}`"))
+                .unwrap_or_default();
+            return Err(usage(format!(
+                "`--samples {}`{batch} asks for {pass_rows} rows per step, more than the limit of {MAX_PASS_ROWS}",
+                args.samples
+            )));
+        }
+        Ok(FitConfig {
+            options: FitOptions {
+                epochs: args.epochs,
+                batch: args.batch,
+                lr: args.lr,
+                samples: args.samples,
+                seed: args.seed,
+                max_steps: args.max_steps,
+            },
+            kl: args.kl.into(),
+            overrides: args.guide_options.try_into()?,
+            model: args.model,
+            data: args.data,
+            test: args.test,
+            out: args.out,
+            json: args.json,
+        })
+    }
+}
+
+/// `vic eval`.
+#[derive(Debug)]
+pub struct EvalConfig {
+    pub fit: PathBuf,
+    pub data: PathBuf,
+    /// Importance samples; 0 skips the estimate.
+    pub iwae: usize,
+    pub seed: u64,
+    pub json: bool,
+}
+
+impl TryFrom<EvalArgs> for EvalConfig {
+    type Error = Error;
+
+    fn try_from(args: EvalArgs) -> Result<EvalConfig, Error> {
+        if args.iwae > MAX_PASS_ROWS {
+            return Err(usage(format!(
+                "`--iwae {}` is more importance samples than the limit of {MAX_PASS_ROWS}",
+                args.iwae
+            )));
+        }
+        Ok(EvalConfig {
+            fit: args.fit,
+            data: args.data,
+            iwae: args.iwae,
+            seed: args.seed,
+            json: args.json,
+        })
+    }
+}
+
+/// `vic sample`: any `-n` is fine, since draws stream in chunks.
+#[derive(Debug)]
+pub struct SampleConfig {
+    pub fit: PathBuf,
+    pub n: u64,
+    pub out: Option<PathBuf>,
+    pub seed: u64,
+}
+
+impl From<SampleArgs> for SampleConfig {
+    fn from(args: SampleArgs) -> SampleConfig {
+        SampleConfig {
+            fit: args.fit,
+            n: args.n,
+            out: args.out,
+            seed: args.seed,
+        }
+    }
+}

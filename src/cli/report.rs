@@ -1,0 +1,165 @@
+//! What the commands show: the progress bar, the fit summary and its JSON line, and the
+//! non-finite-ELBO message. Everything here returns text or draws the bar; the
+//! commands decide where it goes.
+
+use std::io::{self, IsTerminal};
+use std::path::Path;
+
+use crate::diag::{Diagnostic, render};
+use crate::infer::evaluate::ElboEstimate;
+use crate::infer::fitfile::FitFile;
+use crate::infer::train::NonFinite;
+use crate::source::Loaded;
+
+/// A progress bar on stderr, or none when stdout is not a terminal.
+pub fn progress_bar(epochs: Option<usize>) -> Option<indicatif::ProgressBar> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(epochs.unwrap_or(1) as u64);
+    let template = if epochs.is_some() {
+        "epoch {pos}/{len} [{bar:30}] {msg} (eta {eta})"
+    } else {
+        "epoch {pos} {msg} (until converged)"
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(bar)
+}
+
+pub fn non_finite_message(loaded: &Loaded, nf: &NonFinite, out: Option<&Path>) -> String {
+    let what = nf
+        .label
+        .as_ref()
+        .map(|l| format!(" (first at the value `{l}`)"))
+        .unwrap_or_default();
+    let kept = match out {
+        Some(p) => format!(
+            "; the last finite parameters were written to `{}`",
+            p.display()
+        ),
+        None => "; the last finite parameters were kept".to_string(),
+    };
+    let message = format!("the ELBO became non-finite at step {}{what}{kept}", nf.step);
+    let hint = "try a lower `--lr` (e.g. 1e-4), or check the scales of the data";
+    match nf.origin {
+        Some(span) => render(
+            &loaded.file,
+            &loaded.source,
+            &Diagnostic::error(span, message)
+                .with_label("this computation was the first to turn non-finite")
+                .with_hint(hint),
+        ),
+        None => format!("error: {message}\n  = hint: {hint}"),
+    }
+}
+
+/// What stderr says after Ctrl-C stopped a fit.
+pub fn interrupted_message(file: &FitFile, out: Option<&Path>) -> String {
+    let kept = match out {
+        Some(p) => format!(
+            "the parameters so far were written to `{}`, marked as interrupted",
+            p.display()
+        ),
+        None => "give `--out FIT.json` to keep the parameters of an interrupted fit".to_string(),
+    };
+    format!(
+        "interrupted: training stopped at step {} of epoch {}; {kept}",
+        file.figures.steps,
+        file.trace.last().map_or(1, |t| t.epoch)
+    )
+}
+
+pub fn fit_summary(file: &FitFile) -> String {
+    use std::fmt::Write as _;
+    let f = &file.figures;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "fit: {} epochs, {} steps in {:.2} s ({})",
+        f.epochs, f.steps, f.seconds, f.stopped
+    );
+    let _ = writeln!(out, "train ELBO per row: {:.4}", f.train_elbo);
+    if let Some(test) = f.test_elbo {
+        let _ = writeln!(out, "test ELBO per row:  {test:.4}");
+    }
+    if !f.globals.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nglobals (posterior, constrained scale, from guide draws):"
+        );
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>10} {:>10} {:>10} {:>10}",
+            "name", "mean", "sd", "5%", "95%"
+        );
+        for g in &f.globals {
+            for j in 0..g.mean.len() {
+                let name = if g.mean.len() == 1 {
+                    g.name.clone()
+                } else {
+                    format!("{}[{j}]", g.name)
+                };
+                let _ = writeln!(
+                    out,
+                    "  {name:<12} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
+                    g.mean[j], g.sd[j], g.q05[j], g.q95[j]
+                );
+            }
+        }
+    }
+    out
+}
+
+pub fn fit_json(file: &FitFile) -> String {
+    let f = &file.figures;
+    let globals: serde_json::Map<String, serde_json::Value> = f
+        .globals
+        .iter()
+        .map(|g| {
+            (
+                g.name.clone(),
+                serde_json::json!({ "mean": g.mean, "sd": g.sd }),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "train_elbo": f.train_elbo,
+        "test_elbo": f.test_elbo,
+        "epochs": f.epochs,
+        "steps": f.steps,
+        "seconds": f.seconds,
+        "globals": globals,
+    })
+    .to_string()
+}
+
+/// `vic eval`'s output; `iwae` is K and the estimate, when one was asked for.
+pub fn eval_report(
+    rows: usize,
+    estimate: &ElboEstimate,
+    iwae: Option<(usize, f64)>,
+    json: bool,
+) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let _ = writeln!(text, "rows: {rows}");
+    let _ = writeln!(
+        text,
+        "ELBO per row: {:.4} (Monte Carlo error {:.4})",
+        estimate.per_row, estimate.mc_error
+    );
+    if let Some((k, v)) = iwae {
+        let _ = writeln!(
+            text,
+            "log p(x) per row (importance-weighted, K = {k}): {v:.4}"
+        );
+    }
+    if json {
+        let iwae = iwae.map(|(_, v)| v);
+        let value = serde_json::json!({ "rows": rows, "elbo": estimate.per_row, "iwae": iwae });
+        let _ = writeln!(text, "{value}");
+    }
+    text
+}
