@@ -67,7 +67,13 @@ fn requests_too_large_to_allocate_are_refused() {
     );
     assert_error(
         &fit(&["--encoder-hidden", "100000,100000"]),
-        "more than the limit of 100000000",
+        "more than the limit of 268435456 (2^28, 1 GiB of values)",
+    );
+    // Within the limit between hidden layers, but over it with the layers next to the
+    // data and the latents, which only the model knows.
+    assert_error(
+        &fit(&["--encoder-hidden", "16383,16383"]),
+        "parameters in all, more than the limit of 268435456",
     );
     assert_error(
         &fit(&["--encoder-hidden", "0"]),

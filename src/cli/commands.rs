@@ -10,7 +10,7 @@ use crate::check::summary;
 use crate::infer::data::{self, Dataset};
 use crate::infer::evaluate;
 use crate::infer::fit::{self, FitRequest, column_specs};
-use crate::infer::fitfile::{FitFile, write_atomically_with};
+use crate::infer::fitfile::{FitFile, check_target, write_atomically_with};
 use crate::infer::limits;
 use crate::infer::sample::Sampler;
 use crate::infer::train::{Observer, Progress};
@@ -45,8 +45,13 @@ pub fn graph(config: &GraphConfig) -> Result<(), Failure> {
     let loaded = load(&config.model)?;
     warn(&loaded);
     let graph = if config.guide {
+        let spec = config.overrides.apply(&loaded.info.guide);
+        loaded
+            .info
+            .check_param_budget(&spec.encoder_hidden)
+            .map_err(|e| Error::Usage(e.to_string()))?;
         let options = ElboOptions {
-            spec: config.overrides.apply(&loaded.info.guide),
+            spec,
             kl: KlMode::Sampled,
             train_rows: 1,
             objective: Objective::Elbo,
@@ -128,6 +133,17 @@ pub fn fit(config: &FitConfig) -> Result<(), Failure> {
     let loaded = load(&config.model)?;
     warn(&loaded);
     let guide = config.overrides.apply(&loaded.info.guide);
+    loaded
+        .info
+        .check_param_budget(&guide.encoder_hidden)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    if let Some(out) = &config.out {
+        // Refused now, not after a long training run whose result would then be lost.
+        check_target(out).map_err(|source| Error::Write {
+            path: out.clone(),
+            source,
+        })?;
+    }
     let train = load_data(&config.data, &loaded)?;
     let test = config
         .test
@@ -208,6 +224,8 @@ pub fn eval(config: &EvalConfig) -> Result<(), Failure> {
 }
 
 pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    catch_interrupts(&interrupted)?;
     let file = FitFile::read(&config.fit)?;
     let refit = fit::rebuild(&file)?;
     let chunk = usize::try_from(config.n).unwrap_or(usize::MAX);
@@ -223,15 +241,16 @@ pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
         Some(path) => {
             // A draw's own failure is kept here, to be reported as itself.
             let mut draw_failure = None;
-            let written =
-                write_atomically_with(path, |w| match write_draws(&mut sampler, config.n, w) {
+            let written = write_atomically_with(path, |w| {
+                match write_draws(&mut sampler, config.n, &interrupted, w) {
                     Ok(()) => Ok(()),
                     Err(Failure::Output(e)) => Err(e),
                     Err(other) => {
                         draw_failure = Some(other);
                         Err(io::Error::other("the draws failed"))
                     }
-                });
+                }
+            });
             if let Some(failure) = draw_failure {
                 return Err(failure);
             }
@@ -240,13 +259,24 @@ pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
                 source,
             })?;
         }
-        None => write_draws(&mut sampler, config.n, &mut io::stdout().lock())?,
+        None => write_draws(
+            &mut sampler,
+            config.n,
+            &interrupted,
+            &mut io::stdout().lock(),
+        )?,
     }
     Ok(())
 }
 
-/// Streams `n` draws as CSV, one chunk at a time.
-fn write_draws(sampler: &mut Sampler<'_>, n: u64, out: &mut dyn Write) -> Result<(), Failure> {
+/// Streams `n` draws as CSV, one chunk at a time; Ctrl-C stops between chunks (an
+/// `--out` file is then not written, and its temporary file is removed).
+fn write_draws(
+    sampler: &mut Sampler<'_>,
+    n: u64,
+    interrupted: &AtomicBool,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
     let mut csv = csv::Writer::from_writer(out);
     csv.write_record(sampler.header())
         .map_err(Failure::output)?;
@@ -254,6 +284,12 @@ fn write_draws(sampler: &mut Sampler<'_>, n: u64, out: &mut dyn Write) -> Result
     let mut cell = String::new();
     let mut left = n;
     while left > 0 {
+        if interrupted.load(Ordering::Relaxed) {
+            return Err(Failure::Interrupted(format!(
+                "interrupted: {} of {n} draws were made",
+                n - left
+            )));
+        }
         let k = left.min(sampler.chunk() as u64) as usize;
         let rows = sampler.draw(k)?;
         for row in rows.chunks(width) {

@@ -132,6 +132,8 @@ impl GuideSettings {
     /// The guide spec and KL mode, resolved against the model the file carries.
     pub fn resolve(&self, info: &ModelInfo) -> Result<(GuideSpec, KlMode), String> {
         super::limits::check_encoder_hidden(&self.encoder_hidden)?;
+        info.check_param_budget(&self.encoder_hidden)
+            .map_err(|e| e.to_string())?;
         let activation = Activation::from_name(&self.encoder_activation).ok_or_else(|| {
             format!(
                 "unknown encoder activation `{}`: expected tanh, relu, softplus, sigmoid or elu",

@@ -6,7 +6,7 @@
 //! [`MAX_WORKING_BYTES`] are refused with their size instead of aborting in the
 //! allocator. This module only computes; it never allocates buffers or prints.
 
-use crate::check::MAX_SIZE;
+use crate::check::{MAX_PARAMS, MAX_SIZE, param_count};
 use crate::ir::Graph;
 
 /// The most memory the buffers of one compiled graph may take (4 GiB): far above what
@@ -54,13 +54,10 @@ pub fn check_rows(
     Ok(())
 }
 
-/// The most weights between the encoder's hidden layers, 100 million: 800 MB of values
-/// and gradients before Adam's moments. The weights next to the data and the latents
-/// are counted with the whole graph once it is built.
-pub const MAX_ENCODER_WEIGHTS: u128 = 100_000_000;
-
 /// Refuses encoder hidden widths (from `--encoder-hidden` or a fit file) outside
-/// 1..=[`MAX_SIZE`] or with more than [`MAX_ENCODER_WEIGHTS`] weights between them.
+/// 1..=[`MAX_SIZE`], or whose layers between them alone exceed the model's parameter
+/// budget ([`MAX_PARAMS`]), before any file is read. Once the model is known,
+/// [`crate::check::ModelInfo::check_param_budget`] counts the whole encoder with the nets.
 pub fn check_encoder_hidden(widths: &[usize]) -> Result<(), String> {
     let list = || {
         widths
@@ -75,13 +72,10 @@ pub fn check_encoder_hidden(widths: &[usize]) -> Result<(), String> {
             list()
         ));
     }
-    let weights: u128 = widths
-        .windows(2)
-        .map(|pair| pair[0] as u128 * pair[1] as u128)
-        .sum();
-    if weights > MAX_ENCODER_WEIGHTS {
+    let count = param_count(widths);
+    if count > MAX_PARAMS {
         return Err(format!(
-            "encoder widths `{}` ask for {weights} weights between hidden layers, more than the limit of {MAX_ENCODER_WEIGHTS}",
+            "encoder widths `{}` ask for {count} parameters between hidden layers, more than the limit of {MAX_PARAMS} (2^28, 1 GiB of values)",
             list()
         ));
     }

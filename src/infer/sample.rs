@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 use crate::check::hir::Model;
 use crate::check::{ModelInfo, Shape, SymbolKind};
 use crate::dist::{self, Family, categorical};
-use crate::ir::{NodeId, Op, Rows};
+use crate::ir::{Graph, InputId, NodeId, Rows};
 use crate::lower::{self, LogJoint, Role};
 use crate::objective::ElboGraph;
 
@@ -44,6 +44,8 @@ pub struct Sampler<'a> {
     elbo: &'a ElboGraph,
     params: &'a [NamedParam],
     joint: LogJoint,
+    /// Each data, latent and global symbol's input, by symbol.
+    inputs: Vec<Option<InputId>>,
     exec: Executor<f32>,
     rng: StdRng,
     /// Column names, `x0 .. x63` for a vector `x`.
@@ -65,7 +67,10 @@ impl<'a> Sampler<'a> {
         seed: u64,
     ) -> Result<Sampler<'a>, SampleError> {
         let chunk = chunk.clamp(1, CHUNK_ROWS);
-        let (graph, joint, _) = lower::log_joint_graph(model, info);
+        let mut graph = Graph::new();
+        let (bindings, leaves) = lower::bind_inputs(info, &mut graph);
+        let joint = lower::lower(model, info, &mut graph, &bindings);
+        let inputs = leaves.iter().map(|l| l.map(|l| l.id)).collect();
         limits::check_rows(&graph, chunk, || format!("sampling {chunk} rows at a time"))?;
         limits::check_rows(&elbo.graph, chunk, || {
             format!("drawing the globals of {chunk} rows at a time")
@@ -95,6 +100,7 @@ impl<'a> Sampler<'a> {
             elbo,
             params,
             joint,
+            inputs,
             exec,
             rng: stream(seed, SAMPLE_STREAM),
             header,
@@ -129,8 +135,8 @@ impl<'a> Sampler<'a> {
             let globals = Session::draw_globals(self.elbo, self.params, n, rng)
                 .map_err(SampleError::Params)?;
             for (symbol, values) in &globals {
-                let node = self.joint.nodes[symbol.0].expect("internal: globals are bound");
-                input_of(exec, node).copy_from_slice(values);
+                let input = self.inputs[symbol.0].expect("internal: globals are inputs");
+                exec.input_mut(input).copy_from_slice(values);
             }
         }
         for term in self.joint.terms.iter().filter(|t| t.role != Role::Global) {
@@ -170,7 +176,8 @@ impl<'a> Sampler<'a> {
                     };
                 }
             }
-            input_of(exec, term.value).copy_from_slice(&drawn);
+            let input = self.inputs[term.symbol.0].expect("internal: drawn values are inputs");
+            exec.input_mut(input).copy_from_slice(&drawn);
         }
         self.rows.clear();
         for r in 0..n {
@@ -180,12 +187,5 @@ impl<'a> Sampler<'a> {
             }
         }
         Ok(&self.rows)
-    }
-}
-
-fn input_of(exec: &mut Executor<f32>, node: NodeId) -> &mut [f32] {
-    match exec.graph().node(node).op {
-        Op::Input(id) => exec.input_mut(id),
-        _ => unreachable!("internal: values in a log-joint graph are inputs"),
     }
 }

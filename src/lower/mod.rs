@@ -24,7 +24,7 @@ use crate::check::hir::{self, BinOp, Expr, ExprKind, Resolved, StmtKind};
 use crate::check::{Activation, Builtin, ModelInfo, Shape as SymShape, SymbolId, SymbolKind};
 use crate::dist::transform::Transform;
 use crate::dist::{Elem, Family};
-use crate::ir::{Affine, Graph, Init, NodeId, Rows, Shape, Unary};
+use crate::ir::{Affine, Graph, Init, InputId, Leaf, NodeId, Rows, Shape, Unary};
 
 /// The nodes the caller supplies for data, latents and globals, by symbol.
 #[derive(Debug, Clone)]
@@ -396,7 +396,22 @@ pub fn value_shape(shape: SymShape) -> Shape {
 /// and the output is the per-row log joint, `[R, 1]`.
 pub fn log_joint_graph(model: &hir::Model, info: &ModelInfo) -> (Graph, LogJoint, NodeId) {
     let mut graph = Graph::new();
+    let (bindings, _) = bind_inputs(info, &mut graph);
+    let joint = lower(model, info, &mut graph, &bindings);
+    let total = joint
+        .sum(&mut graph, &[Role::Likelihood, Role::Local, Role::Global])
+        .expect("internal: a checked model has a likelihood");
+    graph.label(total, "log joint");
+    (graph, joint, total)
+}
+
+/// Declares one input per data, latent and global symbol (latents and globals
+/// differentiable) and binds it, for a graph of the log joint. Returns the bindings and
+/// each symbol's input leaf, so that whoever feeds the graph (ancestral sampling) writes
+/// a symbol's values through its typed handle.
+pub fn bind_inputs(info: &ModelInfo, graph: &mut Graph) -> (Bindings, Vec<Option<Leaf<InputId>>>) {
     let mut bindings = Bindings::new(info);
+    let mut leaves = vec![None; info.symbols.len()];
     for (i, symbol) in info.symbols.iter().enumerate() {
         let differentiable = match symbol.kind {
             SymbolKind::Data => false,
@@ -404,19 +419,16 @@ pub fn log_joint_graph(model: &hir::Model, info: &ModelInfo) -> (Graph, LogJoint
             _ => continue,
         };
         graph.set_origin(Some(symbol.span));
-        let node = graph.input(
+        let leaf = graph.input_leaf(
             symbol.name.clone(),
             value_shape(symbol.shape),
             differentiable,
         );
-        bindings.bind(SymbolId(i), node);
+        bindings.bind(SymbolId(i), leaf.node);
+        leaves[i] = Some(leaf);
     }
-    let joint = lower(model, info, &mut graph, &bindings);
-    let total = joint
-        .sum(&mut graph, &[Role::Likelihood, Role::Local, Role::Global])
-        .expect("internal: a checked model has a likelihood");
-    graph.label(total, "log joint");
-    (graph, joint, total)
+    graph.set_origin(None);
+    (bindings, leaves)
 }
 
 #[cfg(test)]
