@@ -123,6 +123,16 @@ fn unknown_enum_values_are_refused() {
         |f| f["guide"]["free"] = serde_json::json!(["w"]),
         "unknown latent `w`",
     );
+    refused(
+        "free-global",
+        |f| f["guide"]["free"] = serde_json::json!(["s"]),
+        "`s` in the guide's `free` list is a global, not a local latent",
+    );
+    refused(
+        "free-twice",
+        |f| f["guide"]["free"] = serde_json::json!(["z", "z"]),
+        "`z` is listed twice in the guide's `free` list",
+    );
 }
 
 #[test]

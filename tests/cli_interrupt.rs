@@ -66,6 +66,10 @@ fn ctrl_c_writes_the_fit_so_far_and_exits_130() {
         .output()
         .expect("vic runs");
     assert!(sample.status.success());
+    assert!(
+        String::from_utf8_lossy(&sample.stderr).contains("holds a fit that was interrupted"),
+        "sample says the fit was interrupted"
+    );
 }
 
 /// Waits until process `pid` catches SIGINT (Linux's `SigCgt` mask in

@@ -143,3 +143,24 @@ fn sample_out_streams_the_same_rows_to_a_file() {
     ]);
     assert_error(&out, "cannot write");
 }
+
+/// A model whose first diagnostic is a warning is printed as rendered, not behind an
+/// extra `error:` prefix.
+#[test]
+fn a_model_error_after_a_warning_keeps_its_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.vi");
+    std::fs::write(
+        &model,
+        "data y: real\nlatent u: real ~ Normal(0, 1)\ny ~ Normal(q, 1)\n",
+    )
+    .unwrap();
+    let out = vic(&["check", model.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("warning: latent `u` is never used"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("\nerror: unknown name `q`"), "{stderr}");
+}

@@ -613,6 +613,12 @@ fn a_binomial_count_above_its_total_is_a_data_error() {
         "n,k\n5,3\n4,7\n",
         "error: data.csv:3:2: `7` in column `k` is a count above its total count `4` (column `n`, column 1 of the same line)",
     );
+    let each = "data x: real\ndata k: int[2]\nk ~ Binomial([3, 5], logits = x)\n";
+    assert_data_error(
+        each,
+        "x,k0,k1\n0.5,3,5\n0.1,2,6\n",
+        "error: data.csv:3:3: `6` in column `k1` is a count above its total count 5",
+    );
     let (output, stderr) = fit(column, b"n,k\n5,3\n4,4\n");
     assert!(output.status.success(), "{stderr}");
 }

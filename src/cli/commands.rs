@@ -187,6 +187,7 @@ pub fn fit(config: &FitConfig) -> Result<(), Failure> {
 
 pub fn eval(config: &EvalConfig) -> Result<(), Failure> {
     let file = FitFile::read(&config.fit)?;
+    note_interrupted(&file, &config.fit);
     let refit = fit::rebuild(&file)?;
     let k = config.iwae;
     // The ELBO runs chunks of `CHUNK_ROWS` rows; the importance-weighted bound at most
@@ -227,6 +228,7 @@ pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
     let interrupted = Arc::new(AtomicBool::new(false));
     catch_interrupts(&interrupted)?;
     let file = FitFile::read(&config.fit)?;
+    note_interrupted(&file, &config.fit);
     let refit = fit::rebuild(&file)?;
     let chunk = usize::try_from(config.n).unwrap_or(usize::MAX);
     let mut sampler = Sampler::new(
@@ -267,6 +269,18 @@ pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
         )?,
     }
     Ok(())
+}
+
+/// Says on stderr that a fit file holds an interrupted fit, whose parameters are those
+/// reached when it stopped.
+fn note_interrupted(file: &FitFile, path: &Path) {
+    if file.interrupted {
+        let _ = writeln!(
+            io::stderr(),
+            "note: `{}` holds a fit that was interrupted; its parameters are those reached when it stopped",
+            path.display()
+        );
+    }
 }
 
 /// Streams `n` draws as CSV, one chunk at a time; Ctrl-C stops between chunks (an

@@ -43,3 +43,14 @@ pub enum Error {
     #[error("{0}")]
     NonFinite(String),
 }
+
+impl Error {
+    /// Whether the message is already rendered with its own `error:`/`warning:` headers
+    /// (a model's diagnostics, a non-finite ELBO traced to its line).
+    pub fn is_rendered(&self) -> bool {
+        matches!(
+            self,
+            Error::Source(SourceError::Model { .. }) | Error::NonFinite(_)
+        )
+    }
+}

@@ -84,7 +84,9 @@ pub fn main() -> ExitCode {
         }
         Err(Failure::Error(error)) => {
             let text = error.to_string();
-            let text = if text.starts_with("error") {
+            // A rendered diagnostic list (a model's errors, which may start with one of its
+            // warnings) carries its own `error:`/`warning:` headers.
+            let text = if error.is_rendered() || text.starts_with("error") {
                 text
             } else {
                 format!("error: {text}")

@@ -43,6 +43,9 @@ pub enum Bound {
     Below(usize),
     /// A count with a literal total (`Binomial(total_count = 10, ..)`): `value <= n`.
     AtMost(u64),
+    /// A vector of counts with a vector literal of totals (`Binomial([3, 5], ..)`):
+    /// element j at most `totals[j]`.
+    AtMostEach(Vec<u64>),
     /// A count whose total is the `int` data column of this name on the same row
     /// (`Binomial(total_count = n, ..)`). A scalar total bounds every element; a vector
     /// total of the same width bounds element by element. The name must be another
@@ -447,10 +450,10 @@ impl<'a> Table<'a> {
             });
         }
         for (s, spec) in self.specs.iter().enumerate() {
-            for &field in &self.sources[s] {
+            for (j, &field) in self.sources[s].iter().enumerate() {
                 let text = &record[field];
                 let value = check_value(text, spec.elem)
-                    .and_then(|v| check_bound(v, spec.bound.as_ref()))
+                    .and_then(|v| check_bound(v, j, spec.bound.as_ref()))
                     .map_err(|problem| self.bad(record, line, s, field, problem))?;
                 self.columns[s].values.push(value);
             }
@@ -741,7 +744,7 @@ fn check_value(text: &str, elem: Elem) -> Result<f32, Problem> {
 }
 
 /// Checks a value of the right type against its family's range.
-fn check_bound(value: f32, bound: Option<&Bound>) -> Result<f32, Problem> {
+fn check_bound(value: f32, element: usize, bound: Option<&Bound>) -> Result<f32, Problem> {
     match bound {
         Some(&Bound::Below(classes)) if value >= classes as f32 => {
             Err(Problem::ClassOutOfRange { classes })
@@ -749,6 +752,10 @@ fn check_bound(value: f32, bound: Option<&Bound>) -> Result<f32, Problem> {
         Some(&Bound::AtMost(total)) if f64::from(value) > total as f64 => {
             Err(Problem::AboveTotal { total })
         }
+        Some(Bound::AtMostEach(totals)) => match totals.get(element) {
+            Some(&total) if f64::from(value) > total as f64 => Err(Problem::AboveTotal { total }),
+            _ => Ok(value),
+        },
         _ => Ok(value),
     }
 }

@@ -60,6 +60,15 @@ fn data_bound(info: &ModelInfo, dist: &Resolved) -> Option<Bound> {
         // The checker allows only a literal or `int` data as a total.
         DataRange::AtMost { param } => match dist.args[param].kind {
             ExprKind::Number(total) => Some(Bound::AtMost(total as u64)),
+            ExprKind::Vector(ref items) => Some(Bound::AtMostEach(
+                items
+                    .iter()
+                    .map(|item| match item.kind {
+                        ExprKind::Number(total) => total as u64,
+                        _ => u64::MAX,
+                    })
+                    .collect(),
+            )),
             ExprKind::Symbol(id) => Some(Bound::AtMostColumn(info.symbol(id).name.clone())),
             _ => None,
         },

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Activation, FlowSpec, GlobalsMode, GuideSpec, ModelInfo, SymbolId};
+use crate::check::{Activation, FlowSpec, GlobalsMode, GuideSpec, ModelInfo, SymbolId, SymbolKind};
 use crate::objective::KlMode;
 
 use super::evaluate::GlobalSummary;
@@ -150,9 +150,23 @@ impl GuideSettings {
         let free = self
             .free
             .iter()
-            .map(|name| {
-                info.lookup(name)
-                    .ok_or_else(|| format!("unknown latent `{name}` in the guide's `free` list"))
+            .enumerate()
+            .map(|(i, name)| {
+                let id = info
+                    .lookup(name)
+                    .ok_or_else(|| format!("unknown latent `{name}` in the guide's `free` list"))?;
+                if !matches!(info.symbol(id).kind, SymbolKind::Latent { .. }) {
+                    return Err(format!(
+                        "`{name}` in the guide's `free` list is a {}, not a local latent",
+                        info.symbol(id).kind.keyword()
+                    ));
+                }
+                if self.free[..i].contains(name) {
+                    return Err(format!(
+                        "`{name}` is listed twice in the guide's `free` list"
+                    ));
+                }
+                Ok(id)
             })
             .collect::<Result<Vec<SymbolId>, String>>()?;
         Ok((
