@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use vic::autodiff::{Executor, Tolerance, check_gradients};
 use vic::dist::{Domain, Family};
-use vic::ir::{Binary, Graph, NodeId, Op, Rows, Shape, Unary};
+use vic::ir::{Binary, Graph, InputId, NodeId, Op, Rows, Shape, Unary};
 
 /// Where a leaf's values are drawn from.
 #[derive(Debug, Clone, Copy)]
@@ -319,6 +319,38 @@ proptest! {
         c.check(y, rows, seed)?;
     }
 
+    /// Row-wise logsumexp and softmax, with logits large enough that an unshifted
+    /// exponential would overflow `f64` only if the shift were missing in the VJP too.
+    #[test]
+    fn logsumexp_and_softmax_of_each_row(
+        softmax in any::<bool>(),
+        p in pattern(),
+        seed in any::<u64>(),
+    ) {
+        let mut c = Case::new();
+        let x = c.operand(p, true, true, true, Dom::Range(-4.0, 4.0));
+        let y = if softmax { c.graph.softmax(x) } else { c.graph.logsumexp(x) };
+        c.check(y, p.rows, seed)?;
+    }
+
+    /// A softmax feeding a one-hot selection: the gradient reaches the logits through
+    /// the product, never the class index.
+    #[test]
+    fn one_hot_selects_without_a_gradient_to_the_index(
+        classes in 1..5usize,
+        rows in 1..5usize,
+        seed in any::<u64>(),
+    ) {
+        let mut c = Case::new();
+        let index = c.leaf(Shape::batch(1), false, Dom::Whole(classes as u32));
+        let logits = c.leaf(Shape::batch(classes), true, REAL);
+        let hot = c.graph.one_hot(index, classes);
+        let probs = c.graph.softmax(logits);
+        let picked = c.graph.mul(hot, probs);
+        let y = c.graph.sum_cols(picked);
+        c.check(y, rows, seed)?;
+    }
+
     #[test]
     fn kl_normal_in_all_four(p in pattern(), shape in any::<[bool; 8]>(), seed in any::<u64>()) {
         let mut c = Case::new();
@@ -371,6 +403,41 @@ proptest! {
         let logits = c.operand(Pattern { cols: classes, ..p }, full[1], true, true, REAL);
         let y = c.graph.log_density(Family::Categorical, value, &[logits]);
         c.check(y, p.rows, seed)?;
+    }
+}
+
+/// The forward values against their definitions, including logits whose exponentials
+/// overflow `f32`.
+#[test]
+fn one_hot_logsumexp_and_softmax_values() {
+    let mut g = Graph::new();
+    let index = g.input("i", Shape::batch(1), false);
+    let x = g.input("x", Shape::batch(3), false);
+    let hot = g.one_hot(index, 3);
+    let lse = g.logsumexp(x);
+    let soft = g.softmax(x);
+    let mut exec = Executor::<f32>::new(g, 2);
+    let (i, xi) = (InputId(0), InputId(1));
+    exec.input_mut(i).copy_from_slice(&[2.0, 0.0]);
+    exec.input_mut(xi)
+        .copy_from_slice(&[0.0, 1.0, 2.0, 1000.0, 1000.0, -1000.0]);
+    exec.forward();
+    assert_eq!(exec.value(hot), [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
+    let expect = (1.0f64 + 1f64.exp() + 2f64.exp()).ln();
+    let got = exec.value(lse);
+    assert!((f64::from(got[0]) - expect).abs() < 1e-6, "{got:?}");
+    assert!(
+        (f64::from(got[1]) - (1000.0 + 2f64.ln())).abs() < 1e-3,
+        "{got:?}"
+    );
+    let s = exec.value(soft);
+    let e: Vec<f64> = (0..3).map(|k| (k as f64 - expect).exp()).collect();
+    for k in 0..3 {
+        assert!((f64::from(s[k]) - e[k]).abs() < 1e-6, "{s:?}");
+    }
+    // f32 uses the executor's fast `exp`, good to a few parts in 1e5.
+    for (got, want) in s[3..].iter().zip([0.5, 0.5, 0.0]) {
+        assert!((got - want).abs() < 1e-4, "{s:?}");
     }
 }
 

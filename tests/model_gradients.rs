@@ -318,3 +318,24 @@ fn log_joint_inputs_are_every_latent_and_global() {
         }
     }
 }
+
+/// `one_hot`, `softmax` and `logsumexp` inside a whole model: the gradient flows to the
+/// net and the latent through the softmax and the logsumexp, never to the class.
+#[test]
+fn log_joint_through_one_hot_softmax_and_logsumexp() {
+    let loaded = inline(
+        "data x: real[2]\ndata y: int\ndata t: real\nlatent u: real ~ Normal(0, 1)\n\
+         net f = mlp(2 -> 3)\nlet p = softmax(f(x))\n\
+         t ~ Normal(dot(one_hot(y, 3), p) + logsumexp(f(x) * u), 1)\n\
+         y ~ Categorical(logits = f(x) + u)\n",
+    );
+    let (graph, _, total) = lower::log_joint_graph(&loaded.model, &loaded.info);
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut exec = Executor::<f64>::new(graph, ROWS);
+    exec.init_params(&mut rng);
+    fill_symbols(&mut exec, &loaded, &mut rng);
+    let y = exec.graph().input_by_name("y").expect("y is an input");
+    exec.input_mut(y).copy_from_slice(&[2.0, 0.0, 1.0]);
+    let compared = check(exec, total, "one_hot/softmax/logsumexp");
+    assert!(compared > 10, "{compared}");
+}

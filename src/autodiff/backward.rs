@@ -111,6 +111,37 @@ pub(super) fn backward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &[T], g
                 }
             }
         }
+        Op::OneHot { .. } => {}
+        Op::LogSumExp => {
+            // ∂y/∂x_j = softmax_j = exp(x_j − y).
+            if let Some(dx) = grads.of(0) {
+                let x = arg(0);
+                for ((g, row), (&d, &y)) in dx
+                    .chunks_exact_mut(x.cols)
+                    .zip(x.data.chunks_exact(x.cols))
+                    .zip(dout.iter().zip(y))
+                {
+                    for (g, &v) in g.iter_mut().zip(row) {
+                        *g += d * (v - y).exp();
+                    }
+                }
+            }
+        }
+        Op::Softmax => {
+            // dx_j = y_j (d_j − Σ_k d_k y_k).
+            if let Some(dx) = grads.of(0) {
+                for ((g, y), d) in dx
+                    .chunks_exact_mut(grid.cols)
+                    .zip(y.chunks_exact(grid.cols))
+                    .zip(dout.chunks_exact(grid.cols))
+                {
+                    let dot: T = y.iter().zip(d).map(|(&y, &d)| y * d).sum();
+                    for ((g, &y), &d) in g.iter_mut().zip(y).zip(d) {
+                        *g += y * (d - dot);
+                    }
+                }
+            }
+        }
         Op::LogDensity(Family::Categorical) => {
             if let Some(dl) = grads.of(1) {
                 let (value, logits) = (arg(0), arg(1));

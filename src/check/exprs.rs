@@ -7,9 +7,9 @@
 //! parser bounds; a flat chain `a + b + ...` is walked in a loop.
 
 use super::hir::{self, binary_elem, builtin_elem, join, literal_elem};
-use super::{Checker, MAX_SIZE, Shape, SymbolKind, output_shape};
+use super::{Checker, MAX_SIZE, Shape, SymbolId, SymbolKind, output_shape};
 use crate::diag::{Diagnostic, Span, suggest};
-use crate::dist::Elem;
+use crate::dist::{Elem, Family};
 use crate::syntax::ast::{BinOp, Expr, ExprKind, Ident, Size};
 
 use super::info::Builtin;
@@ -305,8 +305,7 @@ impl Checker {
             return None;
         };
         let checked: Vec<hir::Expr> = checked.into_iter().collect::<Option<_>>()?;
-        let shapes: Vec<Shape> = checked.iter().map(|e| e.shape).collect();
-        let shape = self.builtin(builtin, func, &shapes, span)?;
+        let shape = self.builtin(builtin, func, &checked, span)?;
         Some(hir::Expr {
             elem: builtin_elem(builtin, &checked),
             kind: hir::ExprKind::Builtin(builtin, checked),
@@ -319,12 +318,13 @@ impl Checker {
         &mut self,
         builtin: Builtin,
         func: &Ident,
-        shapes: &[Shape],
+        args: &[hir::Expr],
         span: Span,
     ) -> Option<Shape> {
         let name = builtin.name();
+        let shapes: Vec<Shape> = args.iter().map(|e| e.shape).collect();
         let arity = match builtin {
-            Builtin::Dot => Some(2),
+            Builtin::Dot | Builtin::OneHot => Some(2),
             Builtin::Concat => None,
             _ => Some(1),
         };
@@ -345,7 +345,8 @@ impl Checker {
             return None;
         }
         match builtin {
-            Builtin::Sum | Builtin::Mean => Some(Shape::Scalar),
+            Builtin::Sum | Builtin::Mean | Builtin::LogSumExp => Some(Shape::Scalar),
+            Builtin::OneHot => self.one_hot(&args[0], &args[1]),
             Builtin::Dot => {
                 let (a, b) = (shapes[0].width(), shapes[1].width());
                 if shapes[0] != shapes[1] {
@@ -382,4 +383,128 @@ impl Checker {
             _ => Some(shapes[0]),
         }
     }
+
+    /// `one_hot(value, K)`: `K` a literal of at least 2 classes, `value` the name of a
+    /// scalar `int` or `bool` data or latent. Whether `K` matches the classes the name
+    /// can take is checked once every statement is seen ([`Checker::one_hot_widths`]),
+    /// because a data name's `~` may come after its use.
+    fn one_hot(&mut self, value: &hir::Expr, classes: &hir::Expr) -> Option<Shape> {
+        let k = match classes.kind {
+            hir::ExprKind::Number(k) if k >= 2.0 && k == k.floor() && k <= MAX_SIZE as f64 => {
+                Some(k as usize)
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error(
+                        classes.span,
+                        "`one_hot` needs the number of classes as a whole number of at least 2",
+                    )
+                    .with_label("not a number of classes")
+                    .with_hint("write the count as a literal: `one_hot(y, 10)`"),
+                );
+                None
+            }
+        };
+        let symbol = match value.kind {
+            hir::ExprKind::Symbol(id)
+                if value.shape == Shape::Scalar
+                    && matches!(value.elem, Elem::Int | Elem::Bool)
+                    && matches!(
+                        self.symbols[id.0].kind,
+                        SymbolKind::Data | SymbolKind::Latent { .. }
+                    ) =>
+            {
+                Some(id)
+            }
+            _ => {
+                let what = match value.kind {
+                    hir::ExprKind::Symbol(id) => {
+                        let s = &self.symbols[id.0];
+                        format!("{} of type `{}`, {}", s.kind.keyword(), s.elem, value.shape)
+                    }
+                    _ => "an expression".to_string(),
+                };
+                self.error(
+                    Diagnostic::error(
+                        value.span,
+                        "`one_hot` takes a class: the name of a scalar `int` or `bool` data or latent",
+                    )
+                    .with_label(what)
+                    .with_hint("declare the class as `data y: int` and observe it with `y ~ Categorical(logits = ...)`"),
+                );
+                None
+            }
+        };
+        let (k, symbol) = (k?, symbol?);
+        self.one_hots.push(OneHotUse {
+            symbol,
+            classes: k,
+            span: classes.span,
+        });
+        Some(Shape::Vector(k))
+    }
+
+    /// Checks every `one_hot(y, K)` against the classes `y` can take: 2 for a `bool`,
+    /// the width of the logits of `y`'s `Categorical` for an `int`. An `int` with any
+    /// other distribution, or none, has no known bound, so its one-hot width could be
+    /// wrong for some row; that is an error too.
+    pub(super) fn one_hot_widths(&mut self) {
+        for use_ in std::mem::take(&mut self.one_hots) {
+            let symbol = &self.symbols[use_.symbol.0];
+            let name = symbol.name.clone();
+            let dist = self.stmts.iter().find_map(|stmt| match &stmt.kind {
+                hir::StmtKind::Likelihood { symbol, dist }
+                | hir::StmtKind::Prior { symbol, dist }
+                    if *symbol == use_.symbol =>
+                {
+                    Some((dist, stmt.span))
+                }
+                _ => None,
+            });
+            let classes = if symbol.elem == Elem::Bool {
+                Some(2)
+            } else {
+                match dist {
+                    Some((dist, _)) if dist.family == Family::Categorical => {
+                        Some(dist.args[0].shape.width())
+                    }
+                    // Its `~` had an error of its own, reported there.
+                    None if self.observed.contains_key(&use_.symbol) => continue,
+                    _ => None,
+                }
+            };
+            let k = use_.classes;
+            let d = match classes {
+                Some(n) if n == k => continue,
+                Some(n) => {
+                    let mut d = Diagnostic::error(
+                        use_.span,
+                        format!("`one_hot` makes {k} classes, but `{name}` has {n}"),
+                    )
+                    .with_label(format!("{k} classes"))
+                    .with_hint(format!("write `one_hot({name}, {n})`"));
+                    if let Some((_, span)) = dist {
+                        d = d.with_note(span, format!("{n} logits here"));
+                    }
+                    d
+                }
+                None => Diagnostic::error(
+                    use_.span,
+                    format!("`one_hot` of `{name}` needs to know how many classes `{name}` has"),
+                )
+                .with_label(format!("{k} classes"))
+                .with_hint(format!(
+                    "observe it with `{name} ~ Categorical(logits = ...)` and {k} logits, which bounds every row's class"
+                )),
+            };
+            self.error(d);
+        }
+    }
+}
+
+/// A `one_hot(symbol, classes)` call, kept until every statement is checked.
+pub(super) struct OneHotUse {
+    symbol: SymbolId,
+    classes: usize,
+    span: Span,
 }

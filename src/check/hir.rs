@@ -249,7 +249,8 @@ pub(super) fn builtin_elem(builtin: Builtin, args: &[Expr]) -> Elem {
     let first = args.first().map_or(Real, |a| a.elem);
     match builtin {
         Builtin::Exp | Builtin::Softplus => Positive,
-        Builtin::Sigmoid => Unit,
+        Builtin::Sigmoid | Builtin::Softmax => Unit,
+        Builtin::OneHot => Bool,
         Builtin::Log => Real,
         // Each keeps `positive` and `unit` (tanh maps positives into (0, 1)); of
         // anything else the result may be zero or negative.

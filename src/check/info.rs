@@ -257,10 +257,16 @@ pub enum Builtin {
     Mean,
     Dot,
     Concat,
+    /// `one_hot(y, K)`: a class index as a one-hot vector of K elements.
+    OneHot,
+    /// `logsumexp(v)`: log Σ exp(v_j), a scalar.
+    LogSumExp,
+    /// `softmax(v)`: exp(v_j) / Σ_k exp(v_k), a vector of probabilities.
+    Softmax,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 12] = [
+    pub const ALL: [Builtin; 15] = [
         Builtin::Exp,
         Builtin::Log,
         Builtin::Sqrt,
@@ -273,6 +279,9 @@ impl Builtin {
         Builtin::Mean,
         Builtin::Dot,
         Builtin::Concat,
+        Builtin::OneHot,
+        Builtin::LogSumExp,
+        Builtin::Softmax,
     ];
 
     pub fn name(self) -> &'static str {
@@ -289,6 +298,9 @@ impl Builtin {
             Builtin::Mean => "mean",
             Builtin::Dot => "dot",
             Builtin::Concat => "concat",
+            Builtin::OneHot => "one_hot",
+            Builtin::LogSumExp => "logsumexp",
+            Builtin::Softmax => "softmax",
         }
     }
 
@@ -300,7 +312,13 @@ impl Builtin {
     pub fn is_elementwise(self) -> bool {
         !matches!(
             self,
-            Builtin::Sum | Builtin::Mean | Builtin::Dot | Builtin::Concat
+            Builtin::Sum
+                | Builtin::Mean
+                | Builtin::Dot
+                | Builtin::Concat
+                | Builtin::OneHot
+                | Builtin::LogSumExp
+                | Builtin::Softmax
         )
     }
 }

@@ -70,6 +70,8 @@ struct Checker {
     /// The first `~` over each data symbol, to report a second.
     observed: HashMap<SymbolId, Span>,
     guide: Option<(usize, Span)>,
+    /// The `one_hot` calls, checked against their names' classes at the end.
+    one_hots: Vec<exprs::OneHotUse>,
     diagnostics: Vec<Diagnostic>,
     /// The statement being checked.
     current: usize,
@@ -101,6 +103,7 @@ impl Checker {
             stmts: Vec::new(),
             observed: HashMap::new(),
             guide: None,
+            one_hots: Vec::new(),
             diagnostics: Vec::new(),
             current: 0,
         }
@@ -442,6 +445,7 @@ impl Checker {
     }
 
     fn finish(mut self, model: &Model) -> Checked {
+        self.one_hot_widths();
         if !self.observed_any() {
             let span = model.stmts.first().map_or(Span::new(0, 0), |s| s.span);
             self.error(

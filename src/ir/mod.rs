@@ -224,6 +224,15 @@ pub enum Op {
     /// batch column of whole numbers stored as `f32`. Gradients scatter-add into
     /// `table`, never into `index`.
     GatherRows,
+    /// `[index]`: each row's class index (a `[R, 1]` column of whole numbers stored as
+    /// `f32`, each below `classes`) as a one-hot row of `classes` columns. Passes no
+    /// gradient: a class index is discrete.
+    OneHot { classes: usize },
+    /// `[x]`: log Σ_j exp(x_rj) of each row, shape `[rows, 1]`, computed stably around
+    /// the row's maximum.
+    LogSumExp,
+    /// `[x]`: each row's softmax exp(x_rj − logsumexp(x_r)), same shape as `x`.
+    Softmax,
     /// `[value, p0, p1, ...]`: the elementwise log density of `value` under the family,
     /// parameters in the family's canonical order, all broadcasting to one shape. For
     /// `Categorical`, `value` is a `[R, 1]` column of class indices and `p0` the `[R, K]`
@@ -645,6 +654,35 @@ impl Graph {
         )
     }
 
+    /// Each row's class index in `index` (`[R, 1]`) as a one-hot row of `classes`.
+    pub fn one_hot(&mut self, index: NodeId, classes: usize) -> NodeId {
+        let i = self.shape(index);
+        assert!(
+            i.cols == 1 && classes > 0,
+            "internal: one_hot of {i:?} into {classes} classes"
+        );
+        self.push(
+            Op::OneHot { classes },
+            vec![index],
+            Shape {
+                rows: i.rows,
+                cols: classes,
+            },
+        )
+    }
+
+    /// The log-sum-exp of each row, `[rows, 1]`.
+    pub fn logsumexp(&mut self, x: NodeId) -> NodeId {
+        let rows = self.shape(x).rows;
+        self.push(Op::LogSumExp, vec![x], Shape { rows, cols: 1 })
+    }
+
+    /// The softmax of each row.
+    pub fn softmax(&mut self, x: NodeId) -> NodeId {
+        let shape = self.shape(x);
+        self.push(Op::Softmax, vec![x], shape)
+    }
+
     /// The elementwise log density of `value` under `family` with `params` in canonical
     /// order.
     pub fn log_density(&mut self, family: Family, value: NodeId, params: &[NodeId]) -> NodeId {
@@ -710,7 +748,7 @@ impl Graph {
             needs[i] = match node.op {
                 Op::Param(_) => true,
                 Op::Input(id) => self.input_info(id).differentiable,
-                Op::Noise(_) | Op::Const(_) => false,
+                Op::Noise(_) | Op::Const(_) | Op::OneHot { .. } => false,
                 _ => node.inputs.iter().any(|x| needs[x.index()]),
             };
         }
@@ -722,6 +760,7 @@ impl Graph {
     pub fn passes_grad(&self, node: NodeId, k: usize) -> bool {
         match self.node(node).op {
             Op::GatherRows => k == 0,
+            Op::OneHot { .. } => false,
             Op::LogDensity(family) => k > 0 || family.support().is_continuous(),
             _ => true,
         }

@@ -61,6 +61,9 @@ fn op_text(graph: &Graph, node: &Node) -> String {
         Op::SliceCols { start, end } => format!("slice_cols {start}..{end}"),
         Op::ConcatCols => "concat_cols".to_string(),
         Op::GatherRows => "gather_rows".to_string(),
+        Op::OneHot { classes } => format!("one_hot {classes}"),
+        Op::LogSumExp => "logsumexp".to_string(),
+        Op::Softmax => "softmax".to_string(),
         Op::LogDensity(family) => format!(
             "log_density {}({})",
             family.surface_name(),

@@ -308,6 +308,13 @@ impl<'a> Lowerer<'a> {
                 }
                 acc
             }
+            ExprKind::Builtin(Builtin::OneHot, args) => {
+                let index = self.expr(&args[0], bindings);
+                let ExprKind::Number(classes) = args[1].kind else {
+                    panic!("internal: one_hot's class count is a checked literal")
+                };
+                self.graph.one_hot(index, classes as usize)
+            }
             ExprKind::Builtin(builtin, args) => {
                 let args: Vec<NodeId> = args.iter().map(|a| self.expr(a, bindings)).collect();
                 self.builtin(*builtin, &args)
@@ -354,6 +361,9 @@ impl<'a> Lowerer<'a> {
                 return self.graph.sum_cols(product);
             }
             Builtin::Concat => return self.concat(args),
+            Builtin::LogSumExp => return self.graph.logsumexp(args[0]),
+            Builtin::Softmax => return self.graph.softmax(args[0]),
+            Builtin::OneHot => unreachable!("internal: one_hot is lowered with its literal"),
         };
         self.graph.unary(op, args[0])
     }
