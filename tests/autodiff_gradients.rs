@@ -351,6 +351,41 @@ proptest! {
         c.check(y, rows, seed)?;
     }
 
+    /// A block selected per row, from a shared row or one row per batch row, by a
+    /// shared or per-row index.
+    #[test]
+    fn select_block_scatters_into_its_block(
+        blocks in 1..4usize,
+        width in 1..4usize,
+        shared in any::<[bool; 2]>(),
+        rows in 1..5usize,
+        seed in any::<u64>(),
+    ) {
+        let mut c = Case::new();
+        let shape = |shared: bool, cols| if shared { Shape::fixed(1, cols) } else { Shape::batch(cols) };
+        let x = c.leaf(shape(shared[0], blocks * width), true, REAL);
+        let index = c.leaf(shape(shared[1], 1), false, Dom::Whole(blocks as u32));
+        let y = c.graph.select_block(x, index, width);
+        c.check(y, rows, seed)?;
+    }
+
+    /// `W v` with the matrix and the vector each shared or per row.
+    #[test]
+    fn matvec_into_both_operands(
+        m in 1..4usize,
+        n in 1..4usize,
+        shared in any::<[bool; 2]>(),
+        rows in 1..5usize,
+        seed in any::<u64>(),
+    ) {
+        let mut c = Case::new();
+        let shape = |shared: bool, cols| if shared { Shape::fixed(1, cols) } else { Shape::batch(cols) };
+        let w = c.leaf(shape(shared[0], m * n), true, REAL);
+        let v = c.leaf(shape(shared[1], n), true, REAL);
+        let y = c.graph.matvec(w, v, m, n);
+        c.check(y, rows, seed)?;
+    }
+
     #[test]
     fn kl_normal_in_all_four(p in pattern(), shape in any::<[bool; 8]>(), seed in any::<u64>()) {
         let mut c = Case::new();
@@ -439,6 +474,26 @@ fn one_hot_logsumexp_and_softmax_values() {
     for (got, want) in s[3..].iter().zip([0.5, 0.5, 0.0]) {
         assert!((got - want).abs() < 1e-4, "{s:?}");
     }
+}
+
+/// `W v` and a selected row against the arithmetic done by hand.
+#[test]
+fn matvec_and_select_block_values() {
+    let mut g = Graph::new();
+    let w = g.input("w", Shape::fixed(1, 6), false);
+    let v = g.input("v", Shape::batch(2), false);
+    let i = g.input("i", Shape::batch(1), false);
+    let wv = g.matvec(w, v, 3, 2);
+    let row = g.select_block(w, i, 2);
+    let mut exec = Executor::<f64>::new(g, 2);
+    exec.input_mut(InputId(0))
+        .copy_from_slice(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    exec.input_mut(InputId(1))
+        .copy_from_slice(&[1.0, -1.0, 0.5, 2.0]);
+    exec.input_mut(InputId(2)).copy_from_slice(&[2.0, 0.0]);
+    exec.forward();
+    assert_eq!(exec.value(wv), [-1.0, -1.0, -1.0, 4.5, 9.5, 14.5]);
+    assert_eq!(exec.value(row), [5.0, 6.0, 1.0, 2.0]);
 }
 
 #[test]

@@ -92,6 +92,23 @@ pub(super) fn forward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &mut [T]
                 o.copy_from_slice(&table.data[r * table.cols..(r + 1) * table.cols]);
             }
         }
+        Op::SelectBlock { width } => {
+            let (x, index) = (arg(0), arg(1));
+            let blocks = x.cols / width;
+            for (i, o) in out.chunks_exact_mut(width).enumerate() {
+                let k = density::class_index(index.data[row_of(&index, i)], blocks);
+                o.copy_from_slice(&row(&x, i)[k * width..(k + 1) * width]);
+            }
+        }
+        Op::MatVec { rows, cols } => {
+            let (w, v) = (arg(0), arg(1));
+            for (i, o) in out.chunks_exact_mut(rows).enumerate() {
+                let (w, v) = (row(&w, i), row(&v, i));
+                for (o, w) in o.iter_mut().zip(w.chunks_exact(cols)) {
+                    *o = w.iter().zip(v).map(|(&a, &b)| a * b).sum();
+                }
+            }
+        }
         Op::OneHot { classes } => {
             out.fill(T::ZERO);
             for (o, &i) in out.chunks_exact_mut(classes).zip(arg(0).data) {
