@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use vic::autodiff::{Executor, Tolerance, check_gradients};
 use vic::dist::{Domain, Family};
-use vic::ir::{Binary, Graph, NodeId, Op, Rows, Shape, Unary};
+use vic::ir::{Binary, Graph, InputId, NodeId, Op, Rows, Shape, Unary};
 
 /// Where a leaf's values are drawn from.
 #[derive(Debug, Clone, Copy)]
@@ -319,6 +319,73 @@ proptest! {
         c.check(y, rows, seed)?;
     }
 
+    /// Row-wise logsumexp and softmax, with logits large enough that an unshifted
+    /// exponential would overflow `f64` only if the shift were missing in the VJP too.
+    #[test]
+    fn logsumexp_and_softmax_of_each_row(
+        softmax in any::<bool>(),
+        p in pattern(),
+        seed in any::<u64>(),
+    ) {
+        let mut c = Case::new();
+        let x = c.operand(p, true, true, true, Dom::Range(-4.0, 4.0));
+        let y = if softmax { c.graph.softmax(x) } else { c.graph.logsumexp(x) };
+        c.check(y, p.rows, seed)?;
+    }
+
+    /// A softmax feeding a one-hot selection: the gradient reaches the logits through
+    /// the product, never the class index.
+    #[test]
+    fn one_hot_selects_without_a_gradient_to_the_index(
+        classes in 1..5usize,
+        rows in 1..5usize,
+        seed in any::<u64>(),
+    ) {
+        let mut c = Case::new();
+        let index = c.leaf(Shape::batch(1), false, Dom::Whole(classes as u32));
+        let logits = c.leaf(Shape::batch(classes), true, REAL);
+        let hot = c.graph.one_hot(index, classes);
+        let probs = c.graph.softmax(logits);
+        let picked = c.graph.mul(hot, probs);
+        let y = c.graph.sum_cols(picked);
+        c.check(y, rows, seed)?;
+    }
+
+    /// A block selected per row, from a shared row or one row per batch row, by a
+    /// shared or per-row index.
+    #[test]
+    fn select_block_scatters_into_its_block(
+        blocks in 1..4usize,
+        width in 1..4usize,
+        shared in any::<[bool; 2]>(),
+        rows in 1..5usize,
+        seed in any::<u64>(),
+    ) {
+        let mut c = Case::new();
+        let shape = |shared: bool, cols| if shared { Shape::fixed(1, cols) } else { Shape::batch(cols) };
+        let x = c.leaf(shape(shared[0], blocks * width), true, REAL);
+        let index = c.leaf(shape(shared[1], 1), false, Dom::Whole(blocks as u32));
+        let y = c.graph.select_block(x, index, width);
+        c.check(y, rows, seed)?;
+    }
+
+    /// `W v` with the matrix and the vector each shared or per row.
+    #[test]
+    fn matvec_into_both_operands(
+        m in 1..4usize,
+        n in 1..4usize,
+        shared in any::<[bool; 2]>(),
+        rows in 1..5usize,
+        seed in any::<u64>(),
+    ) {
+        let mut c = Case::new();
+        let shape = |shared: bool, cols| if shared { Shape::fixed(1, cols) } else { Shape::batch(cols) };
+        let w = c.leaf(shape(shared[0], m * n), true, REAL);
+        let v = c.leaf(shape(shared[1], n), true, REAL);
+        let y = c.graph.matvec(w, v, m, n);
+        c.check(y, rows, seed)?;
+    }
+
     #[test]
     fn kl_normal_in_all_four(p in pattern(), shape in any::<[bool; 8]>(), seed in any::<u64>()) {
         let mut c = Case::new();
@@ -372,6 +439,61 @@ proptest! {
         let y = c.graph.log_density(Family::Categorical, value, &[logits]);
         c.check(y, p.rows, seed)?;
     }
+}
+
+/// The forward values against their definitions, including logits whose exponentials
+/// overflow `f32`.
+#[test]
+fn one_hot_logsumexp_and_softmax_values() {
+    let mut g = Graph::new();
+    let index = g.input("i", Shape::batch(1), false);
+    let x = g.input("x", Shape::batch(3), false);
+    let hot = g.one_hot(index, 3);
+    let lse = g.logsumexp(x);
+    let soft = g.softmax(x);
+    let mut exec = Executor::<f32>::new(g, 2);
+    let (i, xi) = (InputId(0), InputId(1));
+    exec.input_mut(i).copy_from_slice(&[2.0, 0.0]);
+    exec.input_mut(xi)
+        .copy_from_slice(&[0.0, 1.0, 2.0, 1000.0, 1000.0, -1000.0]);
+    exec.forward();
+    assert_eq!(exec.value(hot), [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
+    let expect = (1.0f64 + 1f64.exp() + 2f64.exp()).ln();
+    let got = exec.value(lse);
+    assert!((f64::from(got[0]) - expect).abs() < 1e-6, "{got:?}");
+    assert!(
+        (f64::from(got[1]) - (1000.0 + 2f64.ln())).abs() < 1e-3,
+        "{got:?}"
+    );
+    let s = exec.value(soft);
+    let e: Vec<f64> = (0..3).map(|k| (k as f64 - expect).exp()).collect();
+    for k in 0..3 {
+        assert!((f64::from(s[k]) - e[k]).abs() < 1e-6, "{s:?}");
+    }
+    // f32 uses the executor's fast `exp`, good to a few parts in 1e5.
+    for (got, want) in s[3..].iter().zip([0.5, 0.5, 0.0]) {
+        assert!((got - want).abs() < 1e-4, "{s:?}");
+    }
+}
+
+/// `W v` and a selected row against the arithmetic done by hand.
+#[test]
+fn matvec_and_select_block_values() {
+    let mut g = Graph::new();
+    let w = g.input("w", Shape::fixed(1, 6), false);
+    let v = g.input("v", Shape::batch(2), false);
+    let i = g.input("i", Shape::batch(1), false);
+    let wv = g.matvec(w, v, 3, 2);
+    let row = g.select_block(w, i, 2);
+    let mut exec = Executor::<f64>::new(g, 2);
+    exec.input_mut(InputId(0))
+        .copy_from_slice(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    exec.input_mut(InputId(1))
+        .copy_from_slice(&[1.0, -1.0, 0.5, 2.0]);
+    exec.input_mut(InputId(2)).copy_from_slice(&[2.0, 0.0]);
+    exec.forward();
+    assert_eq!(exec.value(wv), [-1.0, -1.0, -1.0, 4.5, 9.5, 14.5]);
+    assert_eq!(exec.value(row), [5.0, 6.0, 1.0, 2.0]);
 }
 
 #[test]

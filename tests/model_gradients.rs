@@ -318,3 +318,50 @@ fn log_joint_inputs_are_every_latent_and_global() {
         }
     }
 }
+
+/// `one_hot`, `softmax` and `logsumexp` inside a whole model: the gradient flows to the
+/// net and the latent through the softmax and the logsumexp, never to the class.
+#[test]
+fn log_joint_through_one_hot_softmax_and_logsumexp() {
+    let loaded = inline(
+        "data x: real[2]\ndata y: int\ndata t: real\nlatent u: real ~ Normal(0, 1)\n\
+         net f = mlp(2 -> 3)\nlet p = softmax(f(x))\n\
+         t ~ Normal(dot(one_hot(y, 3), p) + logsumexp(f(x) * u), 1)\n\
+         y ~ Categorical(logits = f(x) + u)\n",
+    );
+    let (graph, _, total) = lower::log_joint_graph(&loaded.model, &loaded.info);
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut exec = Executor::<f64>::new(graph, ROWS);
+    exec.init_params(&mut rng);
+    fill_symbols(&mut exec, &loaded, &mut rng);
+    let y = exec.graph().input_by_name("y").expect("y is an input");
+    exec.input_mut(y).copy_from_slice(&[2.0, 0.0, 1.0]);
+    let compared = check(exec, total, "one_hot/softmax/logsumexp");
+    assert!(compared > 10, "{compared}");
+}
+
+/// Matrix params and globals: a row selected by an observed class, a literal row, and
+/// a matrix-vector product (multinomial regression), with gradients into the matrices,
+/// the vector and the latent through every one of them.
+#[test]
+fn log_joint_through_matrix_rows_and_products() {
+    let loaded = inline(
+        "data x: real[2]\ndata c: int\ndata y: real[2]\n\
+         param loc: real[3, 2] = [[-1, 0], [1, 0], [0, 1]]\nparam b: real[3] = [0.5, 0, -0.5]\n\
+         global W: real[3, 2] ~ Normal(0, 1)\nlatent u: real[2] ~ Normal(0, 1)\n\
+         c ~ Categorical(logits = matvec(W, x + u) + b)\n\
+         y ~ Normal(loc[c] + loc[2] * u, 1)\n",
+    );
+    let (graph, _, total) = lower::log_joint_graph(&loaded.model, &loaded.info);
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut exec = Executor::<f64>::new(graph, ROWS);
+    exec.init_params(&mut rng);
+    let loc = exec.graph().param_by_name("loc").expect("loc");
+    let range = exec.param_range(loc);
+    assert_eq!(exec.params()[range], [-1.0, 0.0, 1.0, 0.0, 0.0, 1.0]);
+    fill_symbols(&mut exec, &loaded, &mut rng);
+    let c = exec.graph().input_by_name("c").expect("c is an input");
+    exec.input_mut(c).copy_from_slice(&[2.0, 0.0, 1.0]);
+    let compared = check(exec, total, "matrix rows and products");
+    assert!(compared > 20, "{compared}");
+}

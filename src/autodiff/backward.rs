@@ -111,6 +111,71 @@ pub(super) fn backward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &[T], g
                 }
             }
         }
+        Op::SelectBlock { width } => {
+            if let Some(dx) = grads.of(0) {
+                let (x, index) = (arg(0), arg(1));
+                let blocks = x.cols / width;
+                for (i, d) in dout.chunks_exact(width).enumerate() {
+                    let k = density::class_index(index.data[row_of(&index, i)], blocks);
+                    let start = row_of(&x, i) * x.cols + k * width;
+                    add_into(&mut dx[start..start + width], d);
+                }
+            }
+        }
+        Op::MatVec { rows, cols } => {
+            // y_a = Σ_b W_ab v_b: dW_ab += d_a v_b, dv_b += Σ_a d_a W_ab.
+            let (w, v) = (arg(0), arg(1));
+            if let Some(dw) = grads.of(0) {
+                for (i, d) in dout.chunks_exact(rows).enumerate() {
+                    let r = row_of(&w, i);
+                    let g = &mut dw[r * w.cols..(r + 1) * w.cols];
+                    let v = row(&v, i);
+                    for (g, &d) in g.chunks_exact_mut(cols).zip(d) {
+                        g.iter_mut().zip(v).for_each(|(g, &b)| *g += d * b);
+                    }
+                }
+            }
+            if let Some(dv) = grads.of(1) {
+                for (i, d) in dout.chunks_exact(rows).enumerate() {
+                    let r = row_of(&v, i);
+                    let g = &mut dv[r * cols..(r + 1) * cols];
+                    for (w, &d) in row(&w, i).chunks_exact(cols).zip(d) {
+                        g.iter_mut().zip(w).for_each(|(g, &a)| *g += d * a);
+                    }
+                }
+            }
+        }
+        Op::OneHot { .. } => {}
+        Op::LogSumExp => {
+            // ∂y/∂x_j = softmax_j = exp(x_j − y).
+            if let Some(dx) = grads.of(0) {
+                let x = arg(0);
+                for ((g, row), (&d, &y)) in dx
+                    .chunks_exact_mut(x.cols)
+                    .zip(x.data.chunks_exact(x.cols))
+                    .zip(dout.iter().zip(y))
+                {
+                    for (g, &v) in g.iter_mut().zip(row) {
+                        *g += d * (v - y).exp();
+                    }
+                }
+            }
+        }
+        Op::Softmax => {
+            // dx_j = y_j (d_j − Σ_k d_k y_k).
+            if let Some(dx) = grads.of(0) {
+                for ((g, y), d) in dx
+                    .chunks_exact_mut(grid.cols)
+                    .zip(y.chunks_exact(grid.cols))
+                    .zip(dout.chunks_exact(grid.cols))
+                {
+                    let dot: T = y.iter().zip(d).map(|(&y, &d)| y * d).sum();
+                    for ((g, &y), &d) in g.iter_mut().zip(y).zip(d) {
+                        *g += y * (d - dot);
+                    }
+                }
+            }
+        }
         Op::LogDensity(Family::Categorical) => {
             if let Some(dl) = grads.of(1) {
                 let (value, logits) = (arg(0), arg(1));

@@ -92,6 +92,47 @@ pub(super) fn forward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &mut [T]
                 o.copy_from_slice(&table.data[r * table.cols..(r + 1) * table.cols]);
             }
         }
+        Op::SelectBlock { width } => {
+            let (x, index) = (arg(0), arg(1));
+            let blocks = x.cols / width;
+            for (i, o) in out.chunks_exact_mut(width).enumerate() {
+                let k = density::class_index(index.data[row_of(&index, i)], blocks);
+                o.copy_from_slice(&row(&x, i)[k * width..(k + 1) * width]);
+            }
+        }
+        Op::MatVec { rows, cols } => {
+            let (w, v) = (arg(0), arg(1));
+            for (i, o) in out.chunks_exact_mut(rows).enumerate() {
+                let (w, v) = (row(&w, i), row(&v, i));
+                for (o, w) in o.iter_mut().zip(w.chunks_exact(cols)) {
+                    *o = w.iter().zip(v).map(|(&a, &b)| a * b).sum();
+                }
+            }
+        }
+        Op::OneHot { classes } => {
+            out.fill(T::ZERO);
+            for (o, &i) in out.chunks_exact_mut(classes).zip(arg(0).data) {
+                o[density::class_index(i, classes)] = T::ONE;
+            }
+        }
+        Op::LogSumExp => {
+            let x = arg(0);
+            for (o, row) in out.iter_mut().zip(x.data.chunks_exact(x.cols)) {
+                *o = categorical::log_sum_exp(row);
+            }
+        }
+        Op::Softmax => {
+            let x = arg(0);
+            for (o, row) in out
+                .chunks_exact_mut(grid.cols)
+                .zip(x.data.chunks_exact(x.cols))
+            {
+                let lse = categorical::log_sum_exp(row);
+                for (o, &v) in o.iter_mut().zip(row) {
+                    *o = (v - lse).exp();
+                }
+            }
+        }
         Op::LogDensity(Family::Categorical) => {
             let (value, logits) = (arg(0), arg(1));
             for (i, o) in out.iter_mut().enumerate() {

@@ -202,6 +202,11 @@ impl<T: Real> Executor<T> {
             let dst = &mut self.values[range];
             match info.init {
                 Init::Const(v) => dst.fill(T::from_f32(v)),
+                Init::Values(id) => {
+                    for (d, &v) in dst.iter_mut().zip(self.graph.init_values(id)) {
+                        *d = T::from_f32(v);
+                    }
+                }
                 Init::Uniform { bound } => {
                     let a = f64::from(bound);
                     for d in dst {

@@ -58,7 +58,7 @@ impl Checker {
                 .with_hint(format!(
                     "declare `{}: {}`",
                     name.name,
-                    with_size(family.support(), shape)
+                    shape.written(family.support())
                 )),
             );
             return Err(family.support());
@@ -94,7 +94,7 @@ impl Checker {
                 .with_hint(format!(
                     "declare `data {}: {}`, or use a distribution over `{elem}`",
                     name.name,
-                    with_size(support, shape)
+                    shape.written(support)
                 )),
             );
             return None;
@@ -446,12 +446,4 @@ impl Checker {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "argument" } else { "arguments" }
-}
-
-/// A type as written: `positive` or `positive[8]`.
-fn with_size(elem: Elem, shape: Shape) -> String {
-    match shape {
-        Shape::Scalar => elem.to_string(),
-        Shape::Vector(n) => format!("{elem}[{n}]"),
-    }
 }

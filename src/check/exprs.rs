@@ -7,9 +7,9 @@
 //! parser bounds; a flat chain `a + b + ...` is walked in a loop.
 
 use super::hir::{self, binary_elem, builtin_elem, join, literal_elem};
-use super::{Checker, MAX_SIZE, Shape, SymbolKind, output_shape};
+use super::{Checker, MAX_SIZE, Shape, SymbolId, SymbolKind, output_shape};
 use crate::diag::{Diagnostic, Span, suggest};
-use crate::dist::Elem;
+use crate::dist::{Elem, Family};
 use crate::syntax::ast::{BinOp, Expr, ExprKind, Ident, Size};
 
 use super::info::Builtin;
@@ -29,7 +29,7 @@ impl Checker {
                 Shape::Scalar,
             )),
             ExprKind::Vector(items) => self.vector(items, expr.span),
-            ExprKind::Name(name) => self.name(name, expr.span),
+            ExprKind::Name(name) => self.name(name, expr.span, false),
             ExprKind::Neg(inner) => {
                 let inner = self.expr(inner)?;
                 let shape = inner.shape;
@@ -42,28 +42,46 @@ impl Checker {
             ExprKind::Binary { first, rest } => self.chain(first, rest),
             ExprKind::Call { func, args } => self.call(func, args, expr.span),
             ExprKind::Index { base, index } => {
-                let base = self.expr(base)?;
+                let base = self.operand_or_matrix(base)?;
                 let n = self.indexable(&base)?;
                 if index.value >= n {
+                    let what = match base.shape {
+                        Shape::Matrix(..) => "rows run",
+                        _ => "indices run",
+                    };
                     self.error(
                         Diagnostic::error(
                             index.span,
-                            format!(
-                                "index {} is out of range for a vector of size {n}",
-                                index.value
-                            ),
+                            format!("index {} is out of range for {}", index.value, base.shape),
                         )
                         .with_label("out of range")
-                        .with_hint(format!("indices run from 0 to {}", n - 1)),
+                        .with_hint(format!("{what} from 0 to {}", n - 1)),
                     );
                     return None;
                 }
-                let elem = base.elem;
+                let (elem, shape) = (base.elem, element_shape(base.shape));
                 let kind = hir::ExprKind::Index {
                     base: Box::new(base),
                     index: index.value,
                 };
-                Some(typed(kind, elem, Shape::Scalar))
+                Some(typed(kind, elem, shape))
+            }
+            ExprKind::Select { base, index } => {
+                let base = self.operand_or_matrix(base);
+                let value = self.name(index, index.span, false);
+                let base = base?;
+                let n = self.indexable(&base)?;
+                let site = match base.shape {
+                    Shape::Matrix(..) => ClassSite::Rows,
+                    _ => ClassSite::Elements,
+                };
+                let value = self.class(&value?, site, n, base.span)?;
+                let (elem, shape) = (base.elem, element_shape(base.shape));
+                let kind = hir::ExprKind::Select {
+                    base: Box::new(base),
+                    index: Box::new(value),
+                };
+                Some(typed(kind, elem, shape))
             }
             ExprKind::Slice { base, start, end } => {
                 let base = self.expr(base)?;
@@ -172,9 +190,32 @@ impl Checker {
         })
     }
 
-    fn name(&mut self, name: &Ident, span: Span) -> Option<hir::Expr> {
+    /// An expression that may also be a matrix name: the base of an index and the
+    /// first argument of `matvec`, the only places a matrix can be used.
+    fn operand_or_matrix(&mut self, expr: &Expr) -> Option<hir::Expr> {
+        match &expr.kind {
+            ExprKind::Name(name) => self.name(name, expr.span, true),
+            _ => self.expr(expr),
+        }
+    }
+
+    fn name(&mut self, name: &Ident, span: Span, matrix: bool) -> Option<hir::Expr> {
         let id = self.resolve(name)?;
         let symbol = &self.symbols[id.0];
+        if let (Shape::Matrix(..), false) = (symbol.shape, matrix) {
+            self.error(
+                Diagnostic::error(
+                    name.span,
+                    format!("`{}` is a matrix, which can only be indexed or multiplied", name.name),
+                )
+                .with_label(symbol.shape.to_string())
+                .with_hint(format!(
+                    "take a row with `{0}[0]` or `{0}[c]` for a class `c`, or multiply a vector with `matvec({0}, v)`",
+                    name.name
+                )),
+            );
+            return None;
+        }
         if let SymbolKind::Net(_) = symbol.kind {
             self.error(
                 Diagnostic::error(
@@ -194,10 +235,10 @@ impl Checker {
         })
     }
 
-    /// The size of a vector being indexed or sliced.
+    /// The size of a vector being indexed or sliced, or the rows of a matrix.
     fn indexable(&mut self, base: &hir::Expr) -> Option<usize> {
         match base.shape {
-            Shape::Vector(n) => Some(n),
+            Shape::Vector(n) | Shape::Matrix(n, _) => Some(n),
             Shape::Scalar => {
                 self.error(
                     Diagnostic::error(base.span, "cannot index a scalar").with_label("a scalar"),
@@ -238,7 +279,19 @@ impl Checker {
     }
 
     fn call(&mut self, func: &Ident, args: &[Expr], span: Span) -> Option<hir::Expr> {
-        let checked: Vec<Option<hir::Expr>> = args.iter().map(|a| self.expr(a)).collect();
+        let matvec = !self.by_name.contains_key(&func.name)
+            && Builtin::from_name(&func.name) == Some(Builtin::MatVec);
+        let checked: Vec<Option<hir::Expr>> = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                if matvec && i == 0 {
+                    self.operand_or_matrix(a)
+                } else {
+                    self.expr(a)
+                }
+            })
+            .collect();
         if let Some(&id) = self.by_name.get(&func.name) {
             self.used[id.0] = true;
             if self.broken[id.0] {
@@ -305,8 +358,7 @@ impl Checker {
             return None;
         };
         let checked: Vec<hir::Expr> = checked.into_iter().collect::<Option<_>>()?;
-        let shapes: Vec<Shape> = checked.iter().map(|e| e.shape).collect();
-        let shape = self.builtin(builtin, func, &shapes, span)?;
+        let shape = self.builtin(builtin, func, &checked, span)?;
         Some(hir::Expr {
             elem: builtin_elem(builtin, &checked),
             kind: hir::ExprKind::Builtin(builtin, checked),
@@ -319,12 +371,13 @@ impl Checker {
         &mut self,
         builtin: Builtin,
         func: &Ident,
-        shapes: &[Shape],
+        args: &[hir::Expr],
         span: Span,
     ) -> Option<Shape> {
         let name = builtin.name();
+        let shapes: Vec<Shape> = args.iter().map(|e| e.shape).collect();
         let arity = match builtin {
-            Builtin::Dot => Some(2),
+            Builtin::Dot | Builtin::OneHot | Builtin::MatVec => Some(2),
             Builtin::Concat => None,
             _ => Some(1),
         };
@@ -345,7 +398,9 @@ impl Checker {
             return None;
         }
         match builtin {
-            Builtin::Sum | Builtin::Mean => Some(Shape::Scalar),
+            Builtin::Sum | Builtin::Mean | Builtin::LogSumExp => Some(Shape::Scalar),
+            Builtin::OneHot => self.one_hot(&args[0], &args[1]),
+            Builtin::MatVec => self.matvec(&args[0], &args[1], span),
             Builtin::Dot => {
                 let (a, b) = (shapes[0].width(), shapes[1].width());
                 if shapes[0] != shapes[1] {
@@ -381,5 +436,241 @@ impl Checker {
             }
             _ => Some(shapes[0]),
         }
+    }
+
+    /// `one_hot(value, K)`: `K` a literal of at least 2 classes, `value` a class
+    /// ([`Checker::class`]).
+    fn one_hot(&mut self, value: &hir::Expr, classes: &hir::Expr) -> Option<Shape> {
+        let k = match classes.kind {
+            hir::ExprKind::Number(k) if k >= 2.0 && k == k.floor() && k <= MAX_SIZE as f64 => {
+                Some(k as usize)
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error(
+                        classes.span,
+                        "`one_hot` needs the number of classes as a whole number of at least 2",
+                    )
+                    .with_label("not a number of classes")
+                    .with_hint("write the count as a literal: `one_hot(y, 10)`"),
+                );
+                None
+            }
+        };
+        let symbol = self.class(value, ClassSite::OneHot, k.unwrap_or(2), classes.span);
+        symbol?;
+        Some(Shape::Vector(k?))
+    }
+
+    /// `matvec(W, v)`: a `rows x cols` matrix by a vector of `cols` (a scalar when
+    /// `cols` is 1) gives a vector of `rows`.
+    fn matvec(&mut self, w: &hir::Expr, v: &hir::Expr, span: Span) -> Option<Shape> {
+        let Shape::Matrix(rows, cols) = w.shape else {
+            self.error(
+                Diagnostic::error(w.span, "`matvec` multiplies a matrix by a vector")
+                    .with_label(format!("{}, not a matrix", w.shape))
+                    .with_hint("declare the matrix as `param W: real[rows, cols]` or `global W: real[rows, cols] ~ ...`"),
+            );
+            return None;
+        };
+        if v.shape.width() != cols || matches!(v.shape, Shape::Matrix(..)) {
+            self.error(
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "`matvec` of {} needs a vector of size {cols}, but is given {}",
+                        w.shape, v.shape
+                    ),
+                )
+                .with_label(format!("{} columns by {}", cols, v.shape))
+                .with_hint("the vector's size must equal the matrix's number of columns"),
+            );
+            return None;
+        }
+        Some(output_shape(rows))
+    }
+
+    /// A class value used to pick one of `classes` things (`site`): the name of a
+    /// scalar `int` or `bool` data or latent. The number of classes it can take is
+    /// checked once every statement is seen ([`Checker::class_widths`]), because a
+    /// data name's `~` may come after its use.
+    fn class(
+        &mut self,
+        value: &hir::Expr,
+        site: ClassSite,
+        classes: usize,
+        span: Span,
+    ) -> Option<hir::Expr> {
+        match value.kind {
+            hir::ExprKind::Symbol(id)
+                if value.shape == Shape::Scalar
+                    && matches!(value.elem, Elem::Int | Elem::Bool)
+                    && matches!(
+                        self.symbols[id.0].kind,
+                        SymbolKind::Data | SymbolKind::Latent { .. }
+                    ) =>
+            {
+                self.class_uses.push(ClassUse {
+                    symbol: id,
+                    classes,
+                    site,
+                    span,
+                });
+                Some(value.clone())
+            }
+            _ => {
+                let what = match value.kind {
+                    hir::ExprKind::Symbol(id) => {
+                        let s = &self.symbols[id.0];
+                        format!("{} of type `{}`, {}", s.kind.keyword(), s.elem, value.shape)
+                    }
+                    _ => "an expression".to_string(),
+                };
+                self.error(
+                    Diagnostic::error(
+                        value.span,
+                        format!(
+                            "{} takes a class: the name of a scalar `int` or `bool` data or latent",
+                            site.what()
+                        ),
+                    )
+                    .with_label(what)
+                    .with_hint("declare the class as `data y: int` and observe it with `y ~ Categorical(logits = ...)`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Checks every class use (`one_hot(y, K)`, `v[y]`, `W[y]`) against the classes `y`
+    /// can take: 2 for a `bool`, the width of the logits of `y`'s `Categorical` for an
+    /// `int`. An `int` with any other distribution, or none, has no known bound, so it
+    /// could be out of range on some row; that is an error too.
+    pub(super) fn class_widths(&mut self) {
+        for use_ in std::mem::take(&mut self.class_uses) {
+            let symbol = &self.symbols[use_.symbol.0];
+            let name = symbol.name.clone();
+            let dist = self.stmts.iter().find_map(|stmt| match &stmt.kind {
+                hir::StmtKind::Likelihood { symbol, dist }
+                | hir::StmtKind::Prior { symbol, dist }
+                    if *symbol == use_.symbol =>
+                {
+                    Some((dist, stmt.span))
+                }
+                _ => None,
+            });
+            let classes = if symbol.elem == Elem::Bool {
+                Some(2)
+            } else {
+                match dist {
+                    Some((dist, _)) if dist.family == Family::Categorical => {
+                        Some(dist.args[0].shape.width())
+                    }
+                    // Its `~` had an error of its own, reported there.
+                    None if self.observed.contains_key(&use_.symbol) => continue,
+                    _ => None,
+                }
+            };
+            let k = use_.classes;
+            let d = match classes {
+                Some(n) if n == k => continue,
+                Some(n) => {
+                    let (message, hint) = use_.site.mismatch(&name, k, n);
+                    let mut d = Diagnostic::error(use_.span, message)
+                        .with_label(format!("{k} {}", use_.site.things()))
+                        .with_hint(hint);
+                    if let Some((_, span)) = dist {
+                        d = d.with_note(span, format!("{n} logits here"));
+                    }
+                    d
+                }
+                None => Diagnostic::error(
+                    use_.span,
+                    format!(
+                        "{} `{name}` needs to know how many classes `{name}` has",
+                        use_.site.of()
+                    ),
+                )
+                .with_label(format!("{k} {}", use_.site.things()))
+                .with_hint(format!(
+                    "observe it with `{name} ~ Categorical(logits = ...)` and {k} logits, which bounds every row's class"
+                )),
+            };
+            self.error(d);
+        }
+    }
+}
+
+/// A class picking one of `classes` things, kept until every statement is checked.
+pub(super) struct ClassUse {
+    symbol: SymbolId,
+    classes: usize,
+    site: ClassSite,
+    /// What says how many things there are: `one_hot`'s count, the indexed value.
+    span: Span,
+}
+
+/// Where a class is used.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ClassSite {
+    OneHot,
+    /// `v[c]`: an element of a vector.
+    Elements,
+    /// `W[c]`: a row of a matrix.
+    Rows,
+}
+
+impl ClassSite {
+    fn what(self) -> &'static str {
+        match self {
+            ClassSite::OneHot => "`one_hot`",
+            ClassSite::Elements | ClassSite::Rows => "indexing by a name",
+        }
+    }
+
+    /// How the use of a class `name` is named at the start of a message.
+    fn of(self) -> &'static str {
+        match self {
+            ClassSite::OneHot => "`one_hot` of",
+            ClassSite::Elements | ClassSite::Rows => "indexing by",
+        }
+    }
+
+    /// The message and hint when `k` things are picked by a class of `n` values.
+    fn mismatch(self, name: &str, k: usize, n: usize) -> (String, String) {
+        match self {
+            ClassSite::OneHot => (
+                format!("`one_hot` makes {k} classes, but `{name}` has {n}"),
+                format!("write `one_hot({name}, {n})`"),
+            ),
+            ClassSite::Elements | ClassSite::Rows => {
+                let (whole, things) = match self {
+                    ClassSite::Rows => ("matrix", "rows"),
+                    _ => ("vector", "elements"),
+                };
+                (
+                    format!(
+                        "the {whole} indexed by `{name}` has {k} {things}, but `{name}` has {n} classes"
+                    ),
+                    format!("give the {whole} {n} {things}, one for each class"),
+                )
+            }
+        }
+    }
+
+    fn things(self) -> &'static str {
+        match self {
+            ClassSite::OneHot => "classes",
+            ClassSite::Elements => "elements",
+            ClassSite::Rows => "rows",
+        }
+    }
+}
+
+/// The shape of one element of a vector (a scalar) or one row of a matrix.
+fn element_shape(shape: Shape) -> Shape {
+    match shape {
+        Shape::Matrix(_, c) => output_shape(c),
+        _ => Shape::Scalar,
     }
 }

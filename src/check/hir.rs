@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use super::{Builtin, ModelInfo, NetInfo, Shape, SymbolId};
+use super::{Builtin, ModelInfo, NetInfo, ParamInit, Shape, SymbolId};
 use crate::diag::Span;
 use crate::dist::{Elem, Family};
 pub use crate::syntax::ast::BinOp;
@@ -39,8 +39,8 @@ pub enum StmtKind {
     Prior { symbol: SymbolId, dist: Resolved },
     /// `NAME ~ DIST` over data: a likelihood term.
     Likelihood { symbol: SymbolId, dist: Resolved },
-    /// `param NAME: TYPE = NUMBER`, on its constrained scale.
-    Param { symbol: SymbolId, init: f64 },
+    /// `param NAME: TYPE = VALUE`, on its constrained scale.
+    Param { symbol: SymbolId, init: ParamInit },
     /// `net NAME = mlp(...)`.
     Net { symbol: SymbolId, net: NetInfo },
     /// `let NAME = EXPR`.
@@ -83,9 +83,16 @@ pub enum ExprKind {
     Builtin(Builtin, Vec<Expr>),
     /// A call of the net declared by the symbol; its arguments are concatenated.
     NetCall(SymbolId, Vec<Expr>),
+    /// Element `index` of a vector, or row `index` of a matrix.
     Index {
         base: Box<Expr>,
         index: usize,
+    },
+    /// The element of a vector, or the row of a matrix, that the class `index` (a
+    /// scalar `int` or `bool` name) selects on each row.
+    Select {
+        base: Box<Expr>,
+        index: Box<Expr>,
     },
     /// Elements `start` to `end - 1`.
     Slice {
@@ -181,6 +188,10 @@ impl fmt::Display for Shown<'_> {
                 self.operand(f, base, 4)?;
                 write!(f, "[{index}]")
             }
+            ExprKind::Select { base, index } => {
+                self.operand(f, base, 4)?;
+                write!(f, "[{}]", self.child(index))
+            }
             ExprKind::Slice { base, start, end } => {
                 self.operand(f, base, 4)?;
                 write!(f, "[{start}:{end}]")
@@ -249,7 +260,8 @@ pub(super) fn builtin_elem(builtin: Builtin, args: &[Expr]) -> Elem {
     let first = args.first().map_or(Real, |a| a.elem);
     match builtin {
         Builtin::Exp | Builtin::Softplus => Positive,
-        Builtin::Sigmoid => Unit,
+        Builtin::Sigmoid | Builtin::Softmax => Unit,
+        Builtin::OneHot => Bool,
         Builtin::Log => Real,
         // Each keeps `positive` and `unit` (tanh maps positives into (0, 1)); of
         // anything else the result may be zero or negative.

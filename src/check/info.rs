@@ -121,7 +121,7 @@ pub enum SymbolKind {
     /// so that `Global { .. }` patterns read the same as `Latent { .. }` ones.
     Global {},
     Param {
-        init: f64,
+        init: ParamInit,
     },
     Net(NetInfo),
     Let,
@@ -141,11 +141,13 @@ impl SymbolKind {
     }
 }
 
-/// A scalar or a vector of `n` elements.
+/// A scalar, a vector of `n` elements, or a matrix of `rows x cols` (only a `param` or
+/// a `global`; its value is stored row-major in one graph row of `rows · cols`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Shape {
     Scalar,
     Vector(usize),
+    Matrix(usize, usize),
 }
 
 impl Shape {
@@ -154,6 +156,16 @@ impl Shape {
         match self {
             Shape::Scalar => 1,
             Shape::Vector(n) => n,
+            Shape::Matrix(r, c) => r * c,
+        }
+    }
+
+    /// A type of this shape as written: `positive`, `positive[8]`, `real[3, 2]`.
+    pub fn written(self, elem: Elem) -> String {
+        match self {
+            Shape::Scalar => elem.to_string(),
+            Shape::Vector(n) => format!("{elem}[{n}]"),
+            Shape::Matrix(r, c) => format!("{elem}[{r}, {c}]"),
         }
     }
 }
@@ -163,6 +175,34 @@ impl fmt::Display for Shape {
         match self {
             Shape::Scalar => f.write_str("a scalar"),
             Shape::Vector(n) => write!(f, "a vector of size {n}"),
+            Shape::Matrix(r, c) => write!(f, "a {r}x{c} matrix"),
+        }
+    }
+}
+
+/// A `param`'s initial value on its constrained scale.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamInit {
+    /// `= 0.5`: every element starts at the number.
+    All(f64),
+    /// `= [1, 2]` or `= [[-1, 0], [1, 0]]`: one number per element, row-major.
+    Each(Vec<f64>),
+}
+
+impl ParamInit {
+    /// The value as written in the model: `0.5`, `[1, 2]`, `[[-1, 0], [1, 0]]`.
+    pub fn written(&self, shape: Shape) -> String {
+        let list = |xs: &[f64]| {
+            let items: Vec<String> = xs.iter().map(f64::to_string).collect();
+            format!("[{}]", items.join(", "))
+        };
+        match (self, shape) {
+            (ParamInit::All(v), _) => v.to_string(),
+            (ParamInit::Each(values), Shape::Matrix(_, c)) => {
+                let rows: Vec<String> = values.chunks(c.max(1)).map(list).collect();
+                format!("[{}]", rows.join(", "))
+            }
+            (ParamInit::Each(values), _) => list(values),
         }
     }
 }
@@ -257,10 +297,18 @@ pub enum Builtin {
     Mean,
     Dot,
     Concat,
+    /// `one_hot(y, K)`: a class index as a one-hot vector of K elements.
+    OneHot,
+    /// `logsumexp(v)`: log Σ exp(v_j), a scalar.
+    LogSumExp,
+    /// `softmax(v)`: exp(v_j) / Σ_k exp(v_k), a vector of probabilities.
+    Softmax,
+    /// `matvec(W, v)`: the product of a matrix and a vector.
+    MatVec,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 12] = [
+    pub const ALL: [Builtin; 16] = [
         Builtin::Exp,
         Builtin::Log,
         Builtin::Sqrt,
@@ -273,6 +321,10 @@ impl Builtin {
         Builtin::Mean,
         Builtin::Dot,
         Builtin::Concat,
+        Builtin::OneHot,
+        Builtin::LogSumExp,
+        Builtin::Softmax,
+        Builtin::MatVec,
     ];
 
     pub fn name(self) -> &'static str {
@@ -289,6 +341,10 @@ impl Builtin {
             Builtin::Mean => "mean",
             Builtin::Dot => "dot",
             Builtin::Concat => "concat",
+            Builtin::OneHot => "one_hot",
+            Builtin::LogSumExp => "logsumexp",
+            Builtin::Softmax => "softmax",
+            Builtin::MatVec => "matvec",
         }
     }
 
@@ -300,7 +356,14 @@ impl Builtin {
     pub fn is_elementwise(self) -> bool {
         !matches!(
             self,
-            Builtin::Sum | Builtin::Mean | Builtin::Dot | Builtin::Concat
+            Builtin::Sum
+                | Builtin::Mean
+                | Builtin::Dot
+                | Builtin::Concat
+                | Builtin::OneHot
+                | Builtin::LogSumExp
+                | Builtin::Softmax
+                | Builtin::MatVec
         )
     }
 }

@@ -70,6 +70,8 @@ struct Checker {
     /// The first `~` over each data symbol, to report a second.
     observed: HashMap<SymbolId, Span>,
     guide: Option<(usize, Span)>,
+    /// The uses of class values, checked against their names' classes at the end.
+    class_uses: Vec<exprs::ClassUse>,
     diagnostics: Vec<Diagnostic>,
     /// The statement being checked.
     current: usize,
@@ -101,6 +103,7 @@ impl Checker {
             stmts: Vec::new(),
             observed: HashMap::new(),
             guide: None,
+            class_uses: Vec::new(),
             diagnostics: Vec::new(),
             current: 0,
         }
@@ -116,11 +119,15 @@ impl Checker {
         match &stmt.kind {
             StmtKind::Data { name, ty } => {
                 let shape = self.ty(ty);
+                self.no_matrix(ty, shape, "data");
                 self.declare(name, SymbolKind::Data, ty.elem, shape)
                     .map(|symbol| hir::StmtKind::Data { symbol })
             }
             StmtKind::Latent { name, ty, dist } | StmtKind::Global { name, ty, dist } => {
                 let shape = self.ty(ty);
+                if let StmtKind::Latent { .. } = &stmt.kind {
+                    self.no_matrix(ty, shape, "a latent");
+                }
                 let prior = self.prior(name, ty, shape, dist);
                 let kind = match &stmt.kind {
                     StmtKind::Latent { .. } => SymbolKind::Latent { free: false },
@@ -139,8 +146,9 @@ impl Checker {
             }
             StmtKind::Param { name, ty, init } => {
                 let shape = self.ty(ty);
-                let init = self.param(name, ty, init);
-                let symbol = self.declare(name, SymbolKind::Param { init }, ty.elem, shape)?;
+                let init = self.param(name, ty, shape, init);
+                let kind = SymbolKind::Param { init: init.clone() };
+                let symbol = self.declare(name, kind, ty.elem, shape)?;
                 Some(hir::StmtKind::Param { symbol, init })
             }
             StmtKind::Net { name, mlp } => {
@@ -184,11 +192,41 @@ impl Checker {
         }
     }
 
-    /// The shape of a declared type, checking its size.
+    /// The shape of a declared type, checking its size (a matrix's rows, columns and
+    /// number of elements).
     fn ty(&mut self, ty: &Type) -> Shape {
-        match &ty.size {
-            None => Shape::Scalar,
-            Some(size) => Shape::Vector(self.size(size.value, size.span, "a size")),
+        match (&ty.size, &ty.cols) {
+            (None, _) => Shape::Scalar,
+            (Some(size), None) => Shape::Vector(self.size(size.value, size.span, "a size")),
+            (Some(rows), Some(cols)) => {
+                let r = self.size(rows.value, rows.span, "a number of rows");
+                let c = self.size(cols.value, cols.span, "a number of columns");
+                if r.saturating_mul(c) > MAX_SIZE {
+                    self.error(
+                        Diagnostic::error(
+                            ty.span,
+                            format!("a matrix of {r} x {c} elements is too large"),
+                        )
+                        .with_label(format!("more than {MAX_SIZE} elements")),
+                    );
+                    return Shape::Scalar;
+                }
+                Shape::Matrix(r, c)
+            }
+        }
+    }
+
+    /// Only a `param` or a `global` may be a matrix: a per-row matrix has no column
+    /// layout in a data file and no guide.
+    fn no_matrix(&mut self, ty: &Type, shape: Shape, what: &str) {
+        if let Shape::Matrix(..) = shape {
+            self.error(
+                Diagnostic::error(ty.span, format!("{what} cannot be a matrix"))
+                    .with_label(shape.to_string())
+                    .with_hint(
+                        "only a `param` or a `global` can be a matrix; declare a vector `real[n]` instead",
+                    ),
+            );
         }
     }
 
@@ -295,7 +333,7 @@ impl Checker {
         None
     }
 
-    fn param(&mut self, name: &Ident, ty: &Type, init: &ast::Expr) -> f64 {
+    fn param(&mut self, name: &Ident, ty: &Type, shape: Shape, init: &ast::Expr) -> ParamInit {
         if !ty.elem.is_continuous() {
             self.error(
                 Diagnostic::error(
@@ -309,25 +347,65 @@ impl Checker {
                 .with_hint("declare it `real`, `positive` or `unit`"),
             );
         }
-        let ast::ExprKind::Number(value) = init.kind else {
-            self.error(
-                Diagnostic::error(init.span, "the initial value of a param must be a number")
-                    .with_label("not a number")
-                    .with_hint(format!("write `param {}: {} = 0.5`", name.name, ty.elem)),
-            );
-            return 0.0;
+        let numbers = match literal(init) {
+            Some(Literal::Number(v)) => return self.param_value(ty, v, init.span),
+            Some(Literal::Row(row)) => match shape {
+                Shape::Vector(n) if row.len() == n => Some(row),
+                _ => None,
+            },
+            Some(Literal::Rows(rows)) => match shape {
+                Shape::Matrix(r, c) if rows.len() == r && rows.iter().all(|x| x.len() == c) => {
+                    Some(rows.into_iter().flatten().collect())
+                }
+                _ => None,
+            },
+            None => {
+                self.error(
+                    Diagnostic::error(init.span, "the initial value of a param must be a number")
+                        .with_label("not a number")
+                        .with_hint(format!("write `param {}: {} = 0.5`", name.name, ty.elem)),
+                );
+                return ParamInit::All(0.0);
+            }
         };
-        let inside = transform::contains(ty.elem, value);
-        if !inside {
+        let Some(numbers) = numbers else {
             self.error(
                 Diagnostic::error(
                     init.span,
+                    format!(
+                        "the initial value of `{}` does not have its shape, {shape}",
+                        name.name
+                    ),
+                )
+                .with_label("another shape")
+                .with_hint(
+                    "give one number for every element, `[1, 2]` for a vector or `[[1, 2], [3, 4]]` for a matrix by rows, or a single number for all",
+                ),
+            );
+            return ParamInit::All(0.0);
+        };
+        let values = numbers
+            .into_iter()
+            .map(|(v, span)| match self.param_value(ty, v, span) {
+                ParamInit::All(v) => v,
+                ParamInit::Each(_) => unreachable!("internal: one number"),
+            })
+            .collect();
+        ParamInit::Each(values)
+    }
+
+    /// One initial number, checked against the param's type.
+    fn param_value(&mut self, ty: &Type, value: f64, span: Span) -> ParamInit {
+        if !transform::contains(ty.elem, value) {
+            self.error(
+                Diagnostic::error(
+                    span,
                     format!("the initial value {value} is not `{}`", ty.elem),
                 )
                 .with_label(format!("outside `{}`", ty.elem)),
             );
         }
-        value
+        ParamInit::All(value)
     }
 
     fn net(&mut self, name: &Ident, mlp: &ast::Mlp) -> Option<NetInfo> {
@@ -442,6 +520,7 @@ impl Checker {
     }
 
     fn finish(mut self, model: &Model) -> Checked {
+        self.class_widths();
         if !self.observed_any() {
             let span = model.stmts.first().map_or(Span::new(0, 0), |s| s.span);
             self.error(
@@ -516,6 +595,37 @@ impl Checker {
     /// Whether some `~` statement named a data symbol, even one whose distribution failed.
     fn observed_any(&self) -> bool {
         !self.observed.is_empty()
+    }
+}
+
+/// A literal initial value: a number, a vector of numbers, or a vector of such
+/// vectors (a matrix by rows), each number with its span.
+enum Literal {
+    Number(f64),
+    Row(Vec<(f64, Span)>),
+    Rows(Vec<Vec<(f64, Span)>>),
+}
+
+fn literal(expr: &ast::Expr) -> Option<Literal> {
+    let number = |e: &ast::Expr| match e.kind {
+        ast::ExprKind::Number(v) => Some((v, e.span)),
+        _ => None,
+    };
+    let row = |e: &ast::Expr| match &e.kind {
+        ast::ExprKind::Vector(items) => items.iter().map(number).collect::<Option<Vec<_>>>(),
+        _ => None,
+    };
+    match &expr.kind {
+        ast::ExprKind::Number(v) => Some(Literal::Number(*v)),
+        ast::ExprKind::Vector(items) => match items.first().map(|e| &e.kind) {
+            Some(ast::ExprKind::Vector(_)) => items
+                .iter()
+                .map(row)
+                .collect::<Option<_>>()
+                .map(Literal::Rows),
+            _ => row(expr).map(Literal::Row),
+        },
+        _ => None,
     }
 }
 
@@ -609,7 +719,7 @@ mod tests {
             "data x: real[3]\ndata y: real\nparam s: positive = 0.5\nnet f = mlp(3 -> 8 -> 1, relu)\ny ~ Normal(f(x) + 1, s)\n",
         );
         let s = info.symbol(info.lookup("s").expect("s"));
-        assert!(matches!(s.kind, SymbolKind::Param { init } if init == 0.5));
+        assert!(matches!(s.kind, SymbolKind::Param { init: ParamInit::All(v) } if v == 0.5));
         let f = info.symbol(info.lookup("f").expect("f"));
         assert_eq!(f.shape, Shape::Scalar);
         assert!(matches!(&f.kind, SymbolKind::Net(n) if n.activation == Activation::Relu));

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::hir::{self, Resolved, StmtKind};
-use super::{FlowSpec, ModelInfo, Shape, Symbol, SymbolKind};
+use super::{FlowSpec, ModelInfo, Symbol, SymbolKind};
 
 /// The summary of a checked model.
 pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
@@ -51,7 +51,7 @@ pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
         rows(
             |k| matches!(k, SymbolKind::Param { .. }),
             |s| match &s.kind {
-                SymbolKind::Param { init } => format!("{} = {init}", ty(s)),
+                SymbolKind::Param { init } => format!("{} = {}", ty(s), init.written(s.shape)),
                 _ => String::new(),
             },
         ),
@@ -128,10 +128,7 @@ pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
 }
 
 fn ty(symbol: &Symbol) -> String {
-    match symbol.shape {
-        Shape::Scalar => symbol.elem.to_string(),
-        Shape::Vector(n) => format!("{}[{n}]", symbol.elem),
-    }
+    symbol.shape.written(symbol.elem)
 }
 
 /// A resolved distribution with its arguments named, in canonical order.

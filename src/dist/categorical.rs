@@ -35,7 +35,9 @@ pub fn log_prob_grad<T: Real>(logits: &[T], class: usize, scale: T, grad: &mut [
     grad[class] += scale;
 }
 
-fn log_sum_exp<T: Real>(xs: &[T]) -> T {
+/// log Σ exp(x_k), shifted by the maximum so that no term overflows (also the
+/// executor's `logsumexp` and `softmax` kernels).
+pub fn log_sum_exp<T: Real>(xs: &[T]) -> T {
     let m = xs.iter().copied().fold(xs[0], T::max);
     m + xs.iter().map(|&x| (x - m).exp()).sum::<T>().ln()
 }

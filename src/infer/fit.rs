@@ -40,7 +40,8 @@ pub fn column_specs(loaded: &Loaded) -> Vec<ColumnSpec> {
             elem: s.elem,
             size: match s.shape {
                 Shape::Scalar => None,
-                Shape::Vector(n) => Some(n),
+                // Data is never a matrix (the checker refuses one).
+                shape => Some(shape.width()),
             },
             bound: loaded.model.stmts.iter().find_map(|stmt| match &stmt.kind {
                 StmtKind::Likelihood { symbol, dist } if *symbol == id => data_bound(info, dist),

@@ -88,7 +88,7 @@ impl<'a> Sampler<'a> {
             }
             match symbol.shape {
                 Shape::Scalar => header.push(symbol.name.clone()),
-                Shape::Vector(w) => header.extend((0..w).map(|j| format!("{}{j}", symbol.name))),
+                shape => header.extend((0..shape.width()).map(|j| format!("{}{j}", symbol.name))),
             }
             groups.push((
                 symbol.shape.width(),

@@ -54,6 +54,10 @@ pub struct InputId(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NoiseId(pub u32);
 
+/// Index of a parameter's table of initial values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ValuesId(pub u32);
+
 /// Index of a constant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConstId(pub u32);
@@ -224,6 +228,25 @@ pub enum Op {
     /// batch column of whole numbers stored as `f32`. Gradients scatter-add into
     /// `table`, never into `index`.
     GatherRows,
+    /// `[index]`: each row's class index (a `[R, 1]` column of whole numbers stored as
+    /// `f32`, each below `classes`) as a one-hot row of `classes` columns. Passes no
+    /// gradient: a class index is discrete.
+    OneHot { classes: usize },
+    /// `[x, index]`: block `index[r]` of `width` columns of `x`'s row `r` (columns
+    /// `index[r]·width ..`), e.g. row `c` of a matrix stored row-major in one row, for
+    /// every row `r`; `x` or `index` may be one row shared by all. `index` holds whole
+    /// numbers stored as `f32`, each below `x.cols / width`. Gradients scatter-add into
+    /// `x`, never into `index`.
+    SelectBlock { width: usize },
+    /// `[w, v]`: the matrix-vector product `W v` of each row, where `w`'s row holds a
+    /// `rows x cols` matrix row-major and `v`'s row a vector of `cols`; either may be one
+    /// row shared by all. Shape `[rows of the batch, rows]`.
+    MatVec { rows: usize, cols: usize },
+    /// `[x]`: log Σ_j exp(x_rj) of each row, shape `[rows, 1]`, computed stably around
+    /// the row's maximum.
+    LogSumExp,
+    /// `[x]`: each row's softmax exp(x_rj − logsumexp(x_r)), same shape as `x`.
+    Softmax,
     /// `[value, p0, p1, ...]`: the elementwise log density of `value` under the family,
     /// parameters in the family's canonical order, all broadcasting to one shape. For
     /// `Categorical`, `value` is a `[R, 1]` column of class indices and `p0` the `[R, K]`
@@ -240,6 +263,9 @@ pub enum Op {
 pub enum Init {
     /// Every element equals the number.
     Const(f32),
+    /// One number per element, row-major, from the graph's table
+    /// ([`Graph::init_values`]): a `param`'s literal initial values.
+    Values(ValuesId),
     /// Uniform in ±bound.
     Uniform { bound: f32 },
     /// Normal with mean 0 and this standard deviation.
@@ -306,6 +332,8 @@ pub struct Graph {
     inputs: Vec<InputInfo>,
     noises: Vec<NoiseInfo>,
     consts: Vec<ConstInfo>,
+    /// The initial values of parameters initialized element by element.
+    init_values: Vec<Vec<f32>>,
     origin: Option<Span>,
 }
 
@@ -352,6 +380,11 @@ impl Graph {
 
     pub fn noise_info(&self, id: NoiseId) -> &NoiseInfo {
         &self.noises[id.0 as usize]
+    }
+
+    /// The table of initial values an [`Init::Values`] names.
+    pub fn init_values(&self, id: ValuesId) -> &[f32] {
+        &self.init_values[id.0 as usize]
     }
 
     pub fn const_info(&self, id: ConstId) -> &ConstInfo {
@@ -465,6 +498,24 @@ impl Graph {
             node,
         });
         node
+    }
+
+    /// Declares a parameter of `rows x cols` starting at `values` (row-major).
+    pub fn param_with_values(
+        &mut self,
+        name: impl Into<String>,
+        rows: usize,
+        cols: usize,
+        values: Vec<f32>,
+    ) -> NodeId {
+        assert_eq!(
+            values.len(),
+            rows * cols,
+            "internal: initial values of wrong length"
+        );
+        let id = ValuesId(self.init_values.len() as u32);
+        self.init_values.push(values);
+        self.param(name, rows, cols, Init::Values(id))
     }
 
     /// Declares an input of the given shape.
@@ -645,6 +696,82 @@ impl Graph {
         )
     }
 
+    /// Each row's class index in `index` (`[R, 1]`) as a one-hot row of `classes`.
+    pub fn one_hot(&mut self, index: NodeId, classes: usize) -> NodeId {
+        let i = self.shape(index);
+        assert!(
+            i.cols == 1 && classes > 0,
+            "internal: one_hot of {i:?} into {classes} classes"
+        );
+        self.push(
+            Op::OneHot { classes },
+            vec![index],
+            Shape {
+                rows: i.rows,
+                cols: classes,
+            },
+        )
+    }
+
+    /// Block `index[r]` of `width` columns of each row of `x`.
+    pub fn select_block(&mut self, x: NodeId, index: NodeId, width: usize) -> NodeId {
+        let (xs, i) = (self.shape(x), self.shape(index));
+        assert!(
+            i.cols == 1 && width > 0 && xs.cols % width == 0,
+            "internal: select of width {width} from {xs:?} by {i:?}"
+        );
+        let rows = xs
+            .broadcast(Shape {
+                rows: i.rows,
+                cols: xs.cols,
+            })
+            .expect("internal: select rows do not broadcast")
+            .rows;
+        self.push(
+            Op::SelectBlock { width },
+            vec![x, index],
+            Shape { rows, cols: width },
+        )
+    }
+
+    /// `W v` per row, `w` holding a `rows x cols` matrix row-major in each row.
+    pub fn matvec(&mut self, w: NodeId, v: NodeId, rows: usize, cols: usize) -> NodeId {
+        let (ws, vs) = (self.shape(w), self.shape(v));
+        assert!(
+            ws.cols == rows * cols && vs.cols == cols,
+            "internal: matvec of {ws:?} as {rows}x{cols} by {vs:?}"
+        );
+        let out = Shape {
+            rows: ws.rows,
+            cols: 1,
+        }
+        .broadcast(Shape {
+            rows: vs.rows,
+            cols: 1,
+        })
+        .expect("internal: matvec rows do not broadcast");
+        self.push(
+            Op::MatVec { rows, cols },
+            vec![w, v],
+            Shape {
+                rows: out.rows,
+                cols: rows,
+            },
+        )
+    }
+
+    /// The log-sum-exp of each row, `[rows, 1]`.
+    pub fn logsumexp(&mut self, x: NodeId) -> NodeId {
+        let rows = self.shape(x).rows;
+        self.push(Op::LogSumExp, vec![x], Shape { rows, cols: 1 })
+    }
+
+    /// The softmax of each row.
+    pub fn softmax(&mut self, x: NodeId) -> NodeId {
+        let shape = self.shape(x);
+        self.push(Op::Softmax, vec![x], shape)
+    }
+
     /// The elementwise log density of `value` under `family` with `params` in canonical
     /// order.
     pub fn log_density(&mut self, family: Family, value: NodeId, params: &[NodeId]) -> NodeId {
@@ -710,7 +837,7 @@ impl Graph {
             needs[i] = match node.op {
                 Op::Param(_) => true,
                 Op::Input(id) => self.input_info(id).differentiable,
-                Op::Noise(_) | Op::Const(_) => false,
+                Op::Noise(_) | Op::Const(_) | Op::OneHot { .. } => false,
                 _ => node.inputs.iter().any(|x| needs[x.index()]),
             };
         }
@@ -721,7 +848,8 @@ impl Graph {
     /// discrete observation never does).
     pub fn passes_grad(&self, node: NodeId, k: usize) -> bool {
         match self.node(node).op {
-            Op::GatherRows => k == 0,
+            Op::GatherRows | Op::SelectBlock { .. } => k == 0,
+            Op::OneHot { .. } => false,
             Op::LogDensity(family) => k > 0 || family.support().is_continuous(),
             _ => true,
         }

@@ -20,6 +20,7 @@ fn shape_text(shape: Shape) -> String {
 fn init_text(init: Init) -> String {
     match init {
         Init::Const(v) => format!("const({v})"),
+        Init::Values(_) => "values".to_string(),
         Init::Uniform { bound } => format!("uniform(±{bound})"),
         Init::Normal { std } => format!("normal(0, {std})"),
     }
@@ -61,6 +62,11 @@ fn op_text(graph: &Graph, node: &Node) -> String {
         Op::SliceCols { start, end } => format!("slice_cols {start}..{end}"),
         Op::ConcatCols => "concat_cols".to_string(),
         Op::GatherRows => "gather_rows".to_string(),
+        Op::SelectBlock { width } => format!("select_block {width}"),
+        Op::MatVec { rows, cols } => format!("matvec {rows}x{cols}"),
+        Op::OneHot { classes } => format!("one_hot {classes}"),
+        Op::LogSumExp => "logsumexp".to_string(),
+        Op::Softmax => "softmax".to_string(),
         Op::LogDensity(family) => format!(
             "log_density {}({})",
             family.surface_name(),

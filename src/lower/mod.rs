@@ -21,7 +21,9 @@
 //! chain `a + b + ...` is folded in a loop.
 
 use crate::check::hir::{self, BinOp, Expr, ExprKind, Resolved, StmtKind};
-use crate::check::{Activation, Builtin, ModelInfo, Shape as SymShape, SymbolId, SymbolKind};
+use crate::check::{
+    Activation, Builtin, ModelInfo, ParamInit, Shape as SymShape, SymbolId, SymbolKind,
+};
 use crate::dist::transform::Transform;
 use crate::dist::{Elem, Family};
 use crate::ir::{Affine, Graph, Init, InputId, Leaf, NodeId, Rows, Shape, Unary};
@@ -194,7 +196,7 @@ impl<'a> Lowerer<'a> {
             }
             StmtKind::Param { symbol, init } => {
                 let s = self.info.symbol(*symbol);
-                let node = self.param(&s.name, s.elem, s.shape.width(), *init);
+                let node = self.param(&s.name, s.elem, s.shape.width(), init);
                 self.nodes[symbol.0] = Some(node);
                 None
             }
@@ -226,13 +228,19 @@ impl<'a> Lowerer<'a> {
 
     /// A `param`, stored unconstrained: `exp` of a log for `positive`, `sigmoid` of a
     /// logit for `unit`.
-    fn param(&mut self, name: &str, elem: Elem, width: usize, init: f64) -> NodeId {
+    fn param(&mut self, name: &str, elem: Elem, width: usize, init: &ParamInit) -> NodeId {
         let transform = Transform::of(elem);
         let stored = transform.storage_name(name);
-        let raw_init: f64 = transform.inverse(init);
-        let raw = self
-            .graph
-            .param(stored, 1, width, Init::Const(raw_init as f32));
+        let raw_init = |v: f64| transform.inverse(v) as f32;
+        let raw = match init {
+            ParamInit::All(v) => self
+                .graph
+                .param(stored, 1, width, Init::Const(raw_init(*v))),
+            ParamInit::Each(values) => {
+                let raw = values.iter().map(|&v| raw_init(v)).collect();
+                self.graph.param_with_values(stored, 1, width, raw)
+            }
+        };
         match transform {
             Transform::Identity => raw,
             _ => {
@@ -308,6 +316,13 @@ impl<'a> Lowerer<'a> {
                 }
                 acc
             }
+            ExprKind::Builtin(Builtin::OneHot, args) => {
+                let index = self.expr(&args[0], bindings);
+                let ExprKind::Number(classes) = args[1].kind else {
+                    panic!("internal: one_hot's class count is a checked literal")
+                };
+                self.graph.one_hot(index, classes as usize)
+            }
             ExprKind::Builtin(builtin, args) => {
                 let args: Vec<NodeId> = args.iter().map(|a| self.expr(a, bindings)).collect();
                 self.builtin(*builtin, &args)
@@ -324,7 +339,13 @@ impl<'a> Lowerer<'a> {
             }
             ExprKind::Index { base, index } => {
                 let x = self.expr(base, bindings);
-                self.graph.slice_cols(x, *index, *index + 1)
+                let w = element_width(base.shape);
+                self.graph.slice_cols(x, index * w, (index + 1) * w)
+            }
+            ExprKind::Select { base, index } => {
+                let x = self.expr(base, bindings);
+                let i = self.expr(index, bindings);
+                self.graph.select_block(x, i, element_width(base.shape))
             }
             ExprKind::Slice { base, start, end } => {
                 let x = self.expr(base, bindings);
@@ -354,6 +375,15 @@ impl<'a> Lowerer<'a> {
                 return self.graph.sum_cols(product);
             }
             Builtin::Concat => return self.concat(args),
+            Builtin::LogSumExp => return self.graph.logsumexp(args[0]),
+            Builtin::Softmax => return self.graph.softmax(args[0]),
+            Builtin::MatVec => {
+                // The matrix is one row of `rows · cols`, the vector `cols` wide.
+                let cols = self.graph.shape(args[1]).cols;
+                let rows = self.graph.shape(args[0]).cols / cols;
+                return self.graph.matvec(args[0], args[1], rows, cols);
+            }
+            Builtin::OneHot => unreachable!("internal: one_hot is lowered with its literal"),
         };
         self.graph.unary(op, args[0])
     }
@@ -383,6 +413,14 @@ impl<'a> Lowerer<'a> {
         let column = self.graph.slice_cols(like, 0, 1);
         let zero = self.graph.scale(column, 0.0);
         self.graph.add(x, zero)
+    }
+}
+
+/// The columns of one element of a vector, or one row of a matrix (stored row-major).
+fn element_width(shape: SymShape) -> usize {
+    match shape {
+        SymShape::Matrix(_, c) => c,
+        _ => 1,
     }
 }
 

@@ -52,11 +52,15 @@ pub struct Ident {
     pub span: Span,
 }
 
-/// An element type with an optional vector size: `real`, `bool[64]`.
+/// An element type with an optional vector size or matrix rows and columns: `real`,
+/// `bool[64]`, `real[3, 2]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Type {
     pub elem: Elem,
+    /// The size of a vector, or the rows of a matrix.
     pub size: Option<Size>,
+    /// The columns of a matrix.
+    pub cols: Option<Size>,
     pub span: Span,
 }
 
@@ -127,6 +131,11 @@ pub enum ExprKind {
     Index {
         base: Box<Expr>,
         index: Size,
+    },
+    /// `v[c]`: the element (or a matrix's row) a class-valued name selects, per row.
+    Select {
+        base: Box<Expr>,
+        index: Ident,
     },
     /// `v[a:b]`: elements `a` to `b - 1`.
     Slice {

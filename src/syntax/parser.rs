@@ -197,7 +197,13 @@ impl Builder {
             Elem::Real
         });
         let size = inner.next().map(|p| self.size(p));
-        Type { elem, size, span }
+        let cols = inner.next().map(|p| self.size(p));
+        Type {
+            elem,
+            size,
+            cols,
+            span,
+        }
     }
 
     fn size(&self, pair: Pair<'_, Rule>) -> Size {
@@ -298,9 +304,21 @@ impl Builder {
             })
             .map_postfix(|base, op| {
                 let span = base.expr.span.to(span(&op));
-                let mut sizes = op.into_inner().map(|p| self.size(p));
-                let first = sizes.next().expect("internal: an index has a size");
                 let inner = Box::new(base.expr);
+                let mut parts = op.into_inner().peekable();
+                if parts.peek().map(Pair::as_rule) == Some(Rule::word) {
+                    let index = ident(parts.next().expect("internal: peeked"));
+                    return self.limit(Built {
+                        expr: Expr {
+                            kind: ExprKind::Select { base: inner, index },
+                            span,
+                        },
+                        depth: base.depth + 1,
+                        reported: base.reported,
+                    });
+                }
+                let mut sizes = parts.map(|p| self.size(p));
+                let first = sizes.next().expect("internal: an index has a size");
                 let kind = match sizes.next() {
                     Some(end) => ExprKind::Slice {
                         base: inner,
