@@ -15,10 +15,37 @@ use super::density;
 use super::forward::{layout, padded, row, row_of};
 use super::real::{Layout, Real};
 use crate::dist::{Elementwise, Family, categorical, for_elementwise};
-use crate::ir::{Binary, Op, Unary};
+use crate::ir::{Binary, NodeId, Op, Unary};
+
+/// Zeroes every gradient that is needed, seeds `output`'s with 1 and runs every node's
+/// VJP from `output` down. Inlined, with everything below it, into each of
+/// [`super::isa`]'s paths.
+#[inline(always)]
+pub(super) fn backward_all<T: Real>(
+    plan: &Plan<'_>,
+    output: NodeId,
+    values: &[T],
+    grads: &mut [T],
+) {
+    for id in 0..plan.graph.len() {
+        if plan.needs[id] {
+            grads[plan.range(id)].fill(T::ZERO);
+        }
+    }
+    if !plan.needs[output.index()] {
+        return;
+    }
+    grads[plan.range(output.index())].fill(T::ONE);
+    for id in (0..=output.index()).rev() {
+        if plan.needs[id] {
+            backward_node(plan, id, values, grads);
+        }
+    }
+}
 
 /// Accumulates node `id`'s gradient into its operands' gradients.
-pub(super) fn backward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &[T], grads: &mut [T]) {
+#[inline(always)]
+fn backward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &[T], grads: &mut [T]) {
     let node = &plan.graph.nodes()[id];
     if plan.is_leaf(id) {
         return;
@@ -210,6 +237,7 @@ pub(super) fn backward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &[T], g
 }
 
 /// `dx += dy · f'(x)`, with `f'` written in terms of the input `x` and output `y`.
+#[inline(always)]
 fn unary<T: Real>(op: Unary, x: &[T], y: &[T], dy: &[T], dx: &mut [T]) {
     match op {
         Unary::Neg => chain(dx, x, y, dy, |_, _| -T::ONE),
@@ -252,6 +280,7 @@ fn chain<T: Real>(dx: &mut [T], x: &[T], y: &[T], dy: &[T], df: impl Fn(T, T) ->
     }
 }
 
+#[inline(always)]
 fn add_into<T: Real>(dst: &mut [T], src: &[T]) {
     dst.iter_mut().zip(src).for_each(|(g, &d)| *g += d);
 }

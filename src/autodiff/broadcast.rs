@@ -124,9 +124,15 @@ impl Grid {
         args: [Arg<'_, T>; N],
         f: impl Fn([T; N]) -> T,
     ) {
-        self.runs(args, |start, len, values, _| {
-            map_run(&mut out[start..start + len], values, &f);
-        });
+        // `inline(always)` on the closures too: they are separate functions, and only
+        // what is inlined into `autodiff::isa`'s AVX2 entry points is compiled for AVX2.
+        self.runs(
+            args,
+            #[inline(always)]
+            |start, len, values, _| {
+                map_run(&mut out[start..start + len], values, &f);
+            },
+        );
     }
 
     /// `grad_k += dout · ∂f/∂x_k` with broadcasting: sums over the axes operand `k`
@@ -140,13 +146,17 @@ impl Grid {
         args: [Arg<'_, T>; N],
         partial: impl Fn([T; N]) -> T,
     ) {
-        self.runs(args, |start, len, values, runs| {
-            let d = &dout[start..start + len];
-            match runs[k] {
-                Run::Slice(at) => accumulate_run(&mut grad[at..at + len], d, values, &partial),
-                Run::Repeat(at) => grad[at] += reduce_run(d, values, &partial),
-            }
-        });
+        self.runs(
+            args,
+            #[inline(always)]
+            |start, len, values, runs| {
+                let d = &dout[start..start + len];
+                match runs[k] {
+                    Run::Slice(at) => accumulate_run(&mut grad[at..at + len], d, values, &partial),
+                    Run::Repeat(at) => grad[at] += reduce_run(d, values, &partial),
+                }
+            },
+        );
     }
 
     /// [`Grid::accumulate`] for operand `k` of a four-operand function whose partials
@@ -163,10 +173,38 @@ impl Grid {
         partials: impl Fn([T; 4]) -> [T; 4],
     ) {
         match k {
-            0 => self.accumulate(grad, 0, dout, args, |v| partials(v)[0]),
-            1 => self.accumulate(grad, 1, dout, args, |v| partials(v)[1]),
-            2 => self.accumulate(grad, 2, dout, args, |v| partials(v)[2]),
-            _ => self.accumulate(grad, 3, dout, args, |v| partials(v)[3]),
+            0 => self.accumulate(
+                grad,
+                0,
+                dout,
+                args,
+                #[inline(always)]
+                |v| partials(v)[0],
+            ),
+            1 => self.accumulate(
+                grad,
+                1,
+                dout,
+                args,
+                #[inline(always)]
+                |v| partials(v)[1],
+            ),
+            2 => self.accumulate(
+                grad,
+                2,
+                dout,
+                args,
+                #[inline(always)]
+                |v| partials(v)[2],
+            ),
+            _ => self.accumulate(
+                grad,
+                3,
+                dout,
+                args,
+                #[inline(always)]
+                |v| partials(v)[3],
+            ),
         }
     }
 }

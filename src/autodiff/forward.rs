@@ -13,8 +13,18 @@ use super::real::{Layout, Real};
 use crate::dist::{Elementwise, Family, categorical, for_elementwise};
 use crate::ir::{Binary, Op, Unary};
 
+/// Computes every node's value in topological order. Inlined, with everything below
+/// it, into each of [`super::isa`]'s paths.
+#[inline(always)]
+pub(super) fn forward_all<T: Real>(plan: &Plan<'_>, values: &mut [T]) {
+    for id in 0..plan.graph.len() {
+        forward_node(plan, id, values);
+    }
+}
+
 /// Computes node `id`'s value.
-pub(super) fn forward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &mut [T]) {
+#[inline(always)]
+fn forward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &mut [T]) {
     let node = &plan.graph.nodes()[id];
     if plan.is_leaf(id) {
         return;
@@ -150,6 +160,7 @@ pub(super) fn forward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &mut [T]
 }
 
 /// `out = f(x)` elementwise: a flat loop the compiler vectorizes where `f` allows.
+#[inline(always)]
 fn unary<T: Real>(op: Unary, x: &[T], out: &mut [T]) {
     match op {
         Unary::Neg => map1(out, x, |x| -x),

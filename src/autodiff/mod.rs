@@ -19,6 +19,7 @@ mod broadcast;
 pub mod check;
 mod density;
 mod forward;
+pub mod isa;
 mod real;
 pub mod special;
 
@@ -183,6 +184,19 @@ impl<T: Real> Executor<T> {
         )
     }
 
+    /// Adds another executor's parameter gradients (of the same graph) to this one's:
+    /// how a data-parallel step sums its halves, in the caller's fixed order.
+    pub fn add_param_grads(&mut self, other: &[T]) {
+        assert_eq!(
+            other.len(),
+            self.param_len,
+            "internal: gradients of another graph"
+        );
+        for (g, &o) in self.grads[..self.param_len].iter_mut().zip(other) {
+            *g += o;
+        }
+    }
+
     /// Where parameter `id` lives in [`Executor::params`] and [`Executor::param_grads`].
     pub fn param_range(&self, id: ParamId) -> Range<usize> {
         let info = self.graph.param_info(id);
@@ -258,9 +272,7 @@ impl<T: Real> Executor<T> {
             needs: &self.needs,
             rows: self.rows,
         };
-        for id in 0..self.graph.len() {
-            forward::forward_node(&plan, id, &mut self.values);
-        }
+        isa::forward(&plan, &mut self.values);
     }
 
     /// A node's current value, `shape.len_at(rows)` long.
@@ -277,20 +289,7 @@ impl<T: Real> Executor<T> {
             needs: &self.needs,
             rows: self.rows,
         };
-        for id in 0..self.graph.len() {
-            if self.needs[id] {
-                self.grads[plan.range(id)].fill(T::ZERO);
-            }
-        }
-        if !self.needs[output.index()] {
-            return;
-        }
-        self.grads[plan.range(output.index())].fill(T::ONE);
-        for id in (0..=output.index()).rev() {
-            if self.needs[id] {
-                backward::backward_node(&plan, id, &self.values, &mut self.grads);
-            }
-        }
+        isa::backward(&plan, output, &self.values, &mut self.grads);
     }
 
     /// The gradient of the last backward's output with respect to a node (zero for

@@ -94,6 +94,10 @@ pub struct FitArgs {
     /// End stdout with one JSON object of the results.
     #[arg(long)]
     pub json: bool,
+    /// Threads per training step, 1 or 2 (default: 2 when the step is big enough to
+    /// gain and two cores are available)
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -128,6 +128,7 @@ fn catch_interrupts(flag: &Arc<AtomicBool>) -> Result<(), Error> {
 }
 
 pub fn fit(config: &FitConfig) -> Result<(), Failure> {
+    config.threads.set();
     let interrupted = Arc::new(AtomicBool::new(false));
     catch_interrupts(&interrupted)?;
     let loaded = load(&config.model)?;

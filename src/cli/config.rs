@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use crate::check::{Activation, FlowSpec, GlobalsMode, GuideSpec};
 use crate::infer::limits;
+use crate::infer::session::Threads;
 use crate::infer::train::FitOptions;
 use crate::objective::KlMode;
 
@@ -115,6 +116,7 @@ pub struct FitConfig {
     pub kl: KlMode,
     pub overrides: GuideOverrides,
     pub json: bool,
+    pub threads: Threads,
 }
 
 /// Refuses a zero for a count where zero means nothing.
@@ -141,6 +143,7 @@ impl TryFrom<FitArgs> for FitConfig {
         }
         at_least_one("--samples", args.samples as u64, "")?;
         at_least_one("--max-steps", args.max_steps, "")?;
+        let threads = fit_threads(args.threads)?;
         if !(args.lr.is_finite() && args.lr > 0.0) {
             return Err(usage(format!(
                 "`--lr` must be a positive number, not {}",
@@ -174,7 +177,19 @@ impl TryFrom<FitArgs> for FitConfig {
             test: args.test,
             out: args.out,
             json: args.json,
+            threads,
         })
+    }
+}
+
+/// `--threads`: 1 or 2 (a training step has two halves at most).
+fn fit_threads(threads: Option<usize>) -> Result<Threads, Error> {
+    match threads {
+        None => Ok(Threads::Auto),
+        Some(n @ 1..=2) => Ok(Threads::Exactly(n)),
+        Some(n) => Err(usage(format!(
+            "`--threads` must be 1 or 2, not {n} (leave it out to choose by the model's size)"
+        ))),
     }
 }
 

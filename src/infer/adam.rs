@@ -43,17 +43,45 @@ impl Adam {
         // Algorithm 1, end of section 2).
         let step = lr * c2.sqrt() / c1;
         let eps = self.eps * c2.sqrt();
-        let (b1, b2) = (self.beta1, self.beta2);
-        for (((p, &g), m), v) in params
-            .iter_mut()
-            .zip(grads)
-            .zip(self.m.iter_mut())
-            .zip(self.v.iter_mut())
-        {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            *p += step * *m / (v.sqrt() + eps);
-        }
+        let c = Coefficients {
+            b1: self.beta1,
+            b2: self.beta2,
+            step,
+            eps,
+        };
+        crate::autodiff::isa::adam(params, grads, &mut self.m, &mut self.v, c);
+    }
+}
+
+/// One step's scalars: the decay rates and the bias-corrected step size and ε.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Coefficients {
+    b1: f32,
+    b2: f32,
+    step: f32,
+    eps: f32,
+}
+
+/// The element loop of [`Adam::ascend`], inlined into each instruction-set path of
+/// [`crate::autodiff::isa`].
+#[inline(always)]
+pub(crate) fn update(
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    c: Coefficients,
+) {
+    let Coefficients { b1, b2, step, eps } = c;
+    for (((p, &g), m), v) in params
+        .iter_mut()
+        .zip(grads)
+        .zip(m.iter_mut())
+        .zip(v.iter_mut())
+    {
+        *m = b1 * *m + (1.0 - b1) * g;
+        *v = b2 * *v + (1.0 - b2) * g * g;
+        *p += step * *m / (v.sqrt() + eps);
     }
 }
 

@@ -3,13 +3,26 @@
 //!
 //! Feeding copies into buffers the executor allocated at construction; nothing here
 //! allocates per batch.
+//!
+//! A training session may run each step on two threads (data parallelism): a second
+//! executor with the same graph, owned by one persistent worker thread, takes the back
+//! half of the batch's rows. The two halves see exactly the noise one executor would
+//! (each leaf's rows are drawn front half first, from the same stream), both use the
+//! whole batch's scale factors, so the objective and gradient are the sums of the
+//! halves', added in a fixed order (front + back): a seed gives identical output for a
+//! given thread count. The executor travels to the worker and back through two
+//! one-slot channels, so a step allocates nothing and needs no `unsafe`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::autodiff::Executor;
 use crate::check::SymbolId;
-use crate::ir::{Graph, InputId, NodeId, NoiseId, ParamId};
+use crate::ir::{Graph, InputId, NodeId, NoiseId, Op, ParamId, Rows};
 use crate::objective::{ElboGraph, MinibatchScale};
 
 use super::data::Dataset;
@@ -23,8 +36,143 @@ pub struct NamedParam {
     pub values: Vec<f32>,
 }
 
+/// How many threads a training step runs on (`--threads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// Two where the step is big enough to gain from them ([`Threads::for_step`]) and
+    /// the machine has two cores to give, else one.
+    Auto,
+    /// Exactly this many (at least 1; more than 2 is treated as 2).
+    Exactly(usize),
+}
+
+/// The process-wide choice, `0` for [`Threads::Auto`]: a property of the run on this
+/// machine (like the instruction set), not of the fit, so it is not in the fit options.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Below this many floating-point operations per step (matrix products forward and
+/// backward), a second thread's hand-off costs more than it saves. Measured on the
+/// project's 2-core machine (see `scripts/bench.sh`): a step of the digits VAE at batch
+/// 100 (about 12 MFLOP) gains from two threads; the breast-cancer regression (about
+/// 0.1 MFLOP) loses.
+const MIN_PARALLEL_FLOPS: f64 = 2.0e6;
+
+/// Each half must have at least this many rows to keep its products efficient.
+const MIN_HALF_ROWS: usize = 16;
+
+impl Threads {
+    /// Sets the thread count of every training session created after the call.
+    pub fn set(self) {
+        let n = match self {
+            Threads::Auto => 0,
+            Threads::Exactly(n) => n.max(1),
+        };
+        THREADS.store(n, Ordering::Relaxed);
+    }
+
+    /// The current process-wide choice.
+    pub fn get() -> Threads {
+        match THREADS.load(Ordering::Relaxed) {
+            0 => Threads::Auto,
+            n => Threads::Exactly(n),
+        }
+    }
+
+    /// The threads a training step of `graph` at `rows` rows runs on under this choice.
+    pub fn for_step(self, graph: &Graph, rows: usize) -> usize {
+        match self {
+            Threads::Exactly(n) => n.clamp(1, 2),
+            Threads::Auto => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let big = step_flops(graph, rows) >= MIN_PARALLEL_FLOPS;
+                if cores >= 2 && big && rows >= 2 * MIN_HALF_ROWS {
+                    2
+                } else {
+                    1
+                }
+            }
+        }
+    }
+}
+
+/// The floating-point operations of a step's matrix products at `rows` rows: each
+/// product `m x k · k x n` costs `2mkn` forward and twice that backward.
+fn step_flops(graph: &Graph, rows: usize) -> f64 {
+    let nodes = graph.nodes();
+    nodes
+        .iter()
+        .filter_map(|node| match node.op {
+            Op::MatMul { ta, .. } => {
+                let a = nodes[node.inputs[0].index()].shape;
+                let k = if ta { a.rows_at(rows) } else { a.cols };
+                let m = node.shape.rows_at(rows);
+                Some(6.0 * (m * k * node.shape.cols) as f64)
+            }
+            _ => None,
+        })
+        .sum()
+}
+
+/// The second thread of a two-thread session: its executor, in `exec` between steps
+/// and on the worker during one.
+struct Helper {
+    exec: Option<Box<Executor<f32>>>,
+    jobs: Option<SyncSender<Box<Executor<f32>>>>,
+    done: Receiver<Box<Executor<f32>>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl Helper {
+    fn spawn(exec: Executor<f32>, objective: NodeId) -> Helper {
+        let (jobs, inbox) = sync_channel::<Box<Executor<f32>>>(1);
+        let (outbox, done) = sync_channel(1);
+        let worker = std::thread::spawn(move || {
+            while let Ok(mut exec) = inbox.recv() {
+                exec.forward();
+                exec.backward(objective);
+                if outbox.send(exec).is_err() {
+                    return;
+                }
+            }
+        });
+        Helper {
+            exec: Some(Box::new(exec)),
+            jobs: Some(jobs),
+            done,
+            worker: Some(worker),
+        }
+    }
+
+    fn exec(&self) -> &Executor<f32> {
+        self.exec
+            .as_ref()
+            .expect("internal: the helper's executor is home between steps")
+    }
+
+    fn exec_mut(&mut self) -> &mut Executor<f32> {
+        self.exec
+            .as_mut()
+            .expect("internal: the helper's executor is home between steps")
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        // Closing the job channel ends the worker's loop.
+        self.jobs = None;
+        if let Some(worker) = self.worker.take() {
+            // A worker that panicked has already reported it; nothing is left to do.
+            let _ = worker.join();
+        }
+    }
+}
+
 pub struct Session {
     exec: Executor<f32>,
+    /// The back half's executor, in a two-thread training session.
+    helper: Option<Helper>,
+    /// Rows of the current batch in the helper's executor (0: all in `exec`).
+    back_rows: usize,
     data: Vec<InputId>,
     row_index: Option<InputId>,
     local_scale: InputId,
@@ -74,9 +222,33 @@ impl Session {
             global: elbo.global,
             objective: elbo.objective,
             exec: Executor::new(elbo.graph.clone(), max_rows),
+            helper: None,
+            back_rows: 0,
         }
     }
 
+    /// A session for training steps of at most `max_rows` rows, on the threads
+    /// [`Threads::get`] chooses for this graph: with two, each executor holds half.
+    pub fn for_training(elbo: &ElboGraph, max_rows: usize) -> Session {
+        let threads = Threads::get().for_step(&elbo.graph, max_rows);
+        Session::with_threads(elbo, max_rows, threads)
+    }
+
+    /// A session whose steps run on `threads` threads (1 or 2; more are 2).
+    pub fn with_threads(elbo: &ElboGraph, max_rows: usize, threads: usize) -> Session {
+        if threads < 2 || max_rows < 2 {
+            return Session::new(elbo, max_rows);
+        }
+        let mut session = Session::new(elbo, max_rows.div_ceil(2));
+        let back = Executor::new(elbo.graph.clone(), max_rows / 2);
+        session.helper = Some(Helper::spawn(back, elbo.objective));
+        session
+    }
+
+    /// The threads each step runs on.
+    pub fn threads(&self) -> usize {
+        1 + usize::from(self.helper.is_some())
+    }
     pub fn exec(&self) -> &Executor<f32> {
         &self.exec
     }
@@ -132,7 +304,9 @@ impl Session {
     }
 
     /// Loads `rows` of `data` (each repeated `samples` times, sample-major) and sets the
-    /// scale factors so that the objective estimates the ELBO of `total_rows` rows.
+    /// scale factors so that the objective estimates the ELBO of `total_rows` rows. In
+    /// a two-thread session the front half of these batch rows goes to this thread's
+    /// executor and the back half to the helper's.
     pub fn load_batch(
         &mut self,
         data: &Dataset,
@@ -141,46 +315,62 @@ impl Session {
         total_rows: usize,
     ) {
         let r = rows.len() * samples;
-        self.exec.set_rows(r);
-        for (column, &input) in data.columns.iter().zip(&self.data) {
+        self.back_rows = if self.helper.is_some() { r / 2 } else { 0 };
+        let front = r - self.back_rows;
+        let (local, global) = MinibatchScale::factors(r, total_rows);
+        let batch = Batch {
+            data,
+            rows,
+            local,
+            global,
+        };
+        self.fill(false, &batch, 0..front);
+        if self.back_rows > 0 {
+            self.fill(true, &batch, front..r);
+        }
+    }
+
+    /// Fills batch rows `range` (indices into the sample-major order: `batch.rows`
+    /// repeated per sample) into this thread's executor or, with `back`, the helper's.
+    fn fill(&mut self, back: bool, batch: &Batch<'_>, range: std::ops::Range<usize>) {
+        let exec = match self.helper.as_mut() {
+            Some(helper) if back => helper.exec_mut(),
+            _ => &mut self.exec,
+        };
+        exec.set_rows(range.len());
+        let n = batch.rows.len();
+        for (column, &input) in batch.data.columns.iter().zip(&self.data) {
             let w = column.spec.width();
-            let buf = self.exec.input_mut(input);
-            for s in 0..samples {
-                for (i, &row) in rows.iter().enumerate() {
-                    let at = (s * rows.len() + i) * w;
-                    buf[at..at + w].copy_from_slice(column.row(row));
-                }
+            let buf = exec.input_mut(input);
+            for (dst, v) in buf.chunks_exact_mut(w).zip(range.clone()) {
+                dst.copy_from_slice(column.row(batch.rows[v % n]));
             }
         }
         if let Some(input) = self.row_index {
-            let buf = self.exec.input_mut(input);
-            for s in 0..samples {
-                for (i, &row) in rows.iter().enumerate() {
-                    buf[s * rows.len() + i] = row as f32;
-                }
+            let buf = exec.input_mut(input);
+            for (dst, v) in buf.iter_mut().zip(range) {
+                *dst = batch.rows[v % n] as f32;
             }
         }
-        let (local, global) = MinibatchScale::factors(r, total_rows);
-        self.exec.input_mut(self.local_scale)[0] = local;
-        self.exec.input_mut(self.global_scale)[0] = global;
+        exec.input_mut(self.local_scale)[0] = batch.local;
+        exec.input_mut(self.global_scale)[0] = batch.global;
     }
 
     /// Fills every noise leaf with fresh standard-normal draws. With `shared_globals`
     /// every row gets the same draw of the globals (for an importance-weighted bound
-    /// over all rows jointly), drawn from `global_draw` when given.
+    /// over all rows jointly), drawn from `global_draw` when given. Per-row leaves are
+    /// drawn front half then back half, so the stream is the one-thread stream; a leaf
+    /// of fixed rows is drawn once and copied to the helper.
     pub fn draw_noise(&mut self, rng: &mut impl Rng, shared_globals: Option<&[f32]>) {
         for &id in &self.noises {
-            let buf = self.exec.noise_mut(id);
-            match shared_globals {
-                Some(draw) if Some(id) == self.global_noise => {
-                    for row in buf.chunks_exact_mut(draw.len()) {
-                        row.copy_from_slice(draw);
-                    }
-                }
-                _ => {
-                    for x in buf.iter_mut() {
-                        *x = StandardNormal.sample(rng);
-                    }
+            let shared = shared_globals.filter(|_| Some(id) == self.global_noise);
+            fill_noise(self.exec.noise_mut(id), rng, shared);
+            if let Some(helper) = self.helper.as_mut().filter(|_| self.back_rows > 0) {
+                let back = helper.exec_mut();
+                if back.graph().noise_info(id).shape.rows == Rows::Batch {
+                    fill_noise(back.noise_mut(id), rng, shared);
+                } else {
+                    back.noise_mut(id).copy_from_slice(self.exec.noise_mut(id));
                 }
             }
         }
@@ -201,5 +391,67 @@ impl Session {
     pub fn forward(&mut self) -> f32 {
         self.exec.forward();
         self.exec.value(self.objective)[0]
+    }
+
+    /// Runs the graph forward and backward on every thread and returns the objective;
+    /// [`Executor::param_grads`] of [`Session::exec`] then holds the whole batch's
+    /// gradient (front half's + back half's).
+    pub fn forward_backward(&mut self) -> f32 {
+        let objective = self.objective;
+        let Some(helper) = self.helper.as_mut().filter(|_| self.back_rows > 0) else {
+            self.exec.forward();
+            self.exec.backward(objective);
+            return self.exec.value(objective)[0];
+        };
+        let mut back = helper.exec.take().expect("internal: the helper is home");
+        back.params_mut().copy_from_slice(self.exec.params());
+        helper
+            .jobs
+            .as_ref()
+            .expect("internal: the helper's job channel is open")
+            .send(back)
+            .expect("internal: the helper thread ended");
+        self.exec.forward();
+        self.exec.backward(objective);
+        let back = helper
+            .done
+            .recv()
+            .expect("internal: the helper thread ended");
+        self.exec.add_param_grads(back.param_grads());
+        let total = self.exec.value(objective)[0] + back.value(objective)[0];
+        helper.exec = Some(back);
+        total
+    }
+
+    /// The first node, in topological order, with a non-finite value in either half.
+    pub fn first_non_finite(&self) -> Option<NodeId> {
+        let back = self.helper.as_ref().filter(|_| self.back_rows > 0);
+        self.exec
+            .first_non_finite()
+            .or_else(|| back.and_then(|h| h.exec().first_non_finite()))
+    }
+}
+
+/// One batch's rows and scale factors, as [`Session::fill`] reads them.
+struct Batch<'a> {
+    data: &'a Dataset,
+    rows: &'a [usize],
+    local: f32,
+    global: f32,
+}
+
+/// Standard-normal draws into `buf`, or `shared` repeated on every row.
+fn fill_noise(buf: &mut [f32], rng: &mut impl Rng, shared: Option<&[f32]>) {
+    match shared {
+        Some(draw) => {
+            for row in buf.chunks_exact_mut(draw.len()) {
+                row.copy_from_slice(draw);
+            }
+        }
+        None => {
+            for x in buf.iter_mut() {
+                *x = StandardNormal.sample(rng);
+            }
+        }
     }
 }

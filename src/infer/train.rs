@@ -167,7 +167,7 @@ pub fn train(
     let n = data.rows;
     let batch = options.batch_size(n);
     let samples = options.samples.max(1);
-    let mut session = Session::new(elbo, batch * samples);
+    let mut session = Session::for_training(elbo, batch * samples);
     session
         .exec_mut()
         .init_params(&mut stream(options.seed, INIT_STREAM));
@@ -201,11 +201,11 @@ pub fn train(
             epoch_rows += rows.len();
             session.load_batch(data, rows, samples, n);
             session.draw_noise(&mut noise, None);
-            let objective = session.forward();
+            let objective = session.forward_backward();
             if !objective.is_finite() {
+                let node = session.first_non_finite();
                 let exec = session.exec_mut();
                 exec.params_mut().copy_from_slice(&last_good);
-                let node = exec.first_non_finite();
                 let info = node.map(|id| exec.graph().node(id).clone());
                 let outcome = Outcome::NonFinite(NonFinite {
                     step: step + 1,
@@ -216,9 +216,7 @@ pub fn train(
                 trace.extend(partial_epoch(epoch, step, epoch_sum, epoch_steps));
                 break 'epochs outcome;
             }
-            let objective_node = session.objective;
             let exec = session.exec_mut();
-            exec.backward(objective_node);
             last_good.copy_from_slice(exec.params());
             let (params, grads) = exec.params_and_grads_mut();
             adam.ascend(params, grads, schedule.lr());
