@@ -199,6 +199,10 @@ pub struct GlobalSummary {
     pub sd: Vec<f64>,
     pub q05: Vec<f64>,
     pub q95: Vec<f64>,
+    /// The linear-response sd (`--covariance lr`), which corrects mean-field's too
+    /// small sds on correlated posteriors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_sd: Option<Vec<f64>>,
 }
 
 /// Summaries of every global from `draws` guide draws.
@@ -226,6 +230,7 @@ pub fn summarize_globals(
                 sd: Vec::with_capacity(width),
                 q05: Vec::with_capacity(width),
                 q95: Vec::with_capacity(width),
+                lr_sd: None,
             };
             for j in 0..width {
                 let mut column: Vec<f64> = (0..draws)

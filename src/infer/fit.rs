@@ -16,12 +16,13 @@ use crate::ir::Graph;
 use crate::objective::{self, ElboGraph, ElboOptions, KlMode, Objective};
 use crate::source::{Loaded, SourceError, analyze};
 
+use super::dadvi;
 use super::data::{Bound, ColumnSpec, Dataset};
 use super::evaluate::{self, EvalError};
 use super::fitfile::{FORMAT_VERSION, Figures, FitFile, GuideSettings};
 use super::limits::{self, TooLarge};
 use super::session::NamedParam;
-use super::train::{self, FitOptions, NonFinite, Observer, Outcome};
+use super::train::{self, FitOptions, NonFinite, Observer, Optimizer, Outcome};
 
 /// The Monte Carlo standard error the final ELBO figures are estimated to (SPEC 5).
 pub const ELBO_TOLERANCE: f64 = 0.01;
@@ -92,6 +93,10 @@ pub enum FitError {
     Eval(#[from] EvalError),
     #[error("{0}; use a smaller `--batch` or `--samples`, or a smaller model")]
     TooLarge(#[from] TooLarge),
+    #[error(
+        "`--optimizer dadvi` needs a guide without amortized locals (declare the locals `free` in the guide block, or use `--optimizer adam`)"
+    )]
+    DadviAmortized,
 }
 
 /// Fits the model and estimates the final figures.
@@ -110,7 +115,25 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
     limits::check_rows(&elbo.graph, batch.saturating_mul(samples), || {
         format!("training batches of {batch} rows with {samples} samples each")
     })?;
-    let training = train::train(&elbo, request.train, &request.options, observer);
+    let deterministic = match request.options.optimizer {
+        Optimizer::Adam => false,
+        Optimizer::Auto => request.options.epochs.is_none() && dadvi::applies(&elbo),
+        Optimizer::Dadvi if dadvi::applies(&elbo) => true,
+        Optimizer::Dadvi => return Err(FitError::DadviAmortized),
+    };
+    let (training, dadvi_figures) = if deterministic {
+        let fitted = dadvi::fit(
+            &elbo,
+            request.train,
+            &request.options,
+            request.options.lr_covariance,
+            observer,
+        )?;
+        (fitted.training, Some(fitted.figures))
+    } else {
+        let training = train::train(&elbo, request.train, &request.options, observer);
+        (training, None)
+    };
     let seed = request.options.seed;
     let estimate = |data: &Dataset| {
         evaluate::elbo(
@@ -125,8 +148,14 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
     };
     let train_elbo = estimate(request.train)?.per_row;
     let test_elbo = request.test.map(&estimate).transpose()?.map(|e| e.per_row);
-    let globals =
+    let mut globals =
         evaluate::summarize_globals(&elbo, &training.params, &loaded.info, SUMMARY_DRAWS, seed)?;
+    if let Some(lr_sd) = dadvi_figures.as_ref().and_then(|d| d.lr_sd.as_ref()) {
+        let sds = dadvi::constrained_lr_sds(&loaded.info, &elbo, &training.params, lr_sd);
+        for (g, sd) in globals.iter_mut().zip(sds) {
+            g.lr_sd = Some(sd);
+        }
+    }
     let interrupted = matches!(training.outcome, Outcome::Interrupted { .. });
     let (stopped, non_finite) = match training.outcome {
         Outcome::Finished(reason) => (reason.describe().to_string(), None),
@@ -155,6 +184,7 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
             seconds: training.seconds,
             stopped,
             globals,
+            dadvi: dadvi_figures,
         },
         interrupted,
     };

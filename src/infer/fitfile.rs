@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::check::{Activation, FlowSpec, GlobalsMode, GuideSpec, ModelInfo, SymbolId};
 use crate::objective::KlMode;
 
+use super::dadvi::DadviFigures;
 use super::evaluate::GlobalSummary;
 use super::session::NamedParam;
 use super::train::{FitOptions, TracePoint};
@@ -180,6 +181,10 @@ pub struct Figures {
     /// Why training stopped, in words.
     pub stopped: String,
     pub globals: Vec<GlobalSummary>,
+    /// What deterministic ADVI reports (draws, the Monte Carlo error of the means, the
+    /// linear-response covariance), when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dadvi: Option<DadviFigures>,
 }
 
 /// Reads `null` as NaN: serde_json writes every non-finite number as `null`.

@@ -7,7 +7,7 @@
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::autodiff::Executor;
+use crate::autodiff::{Executor, Real};
 use crate::check::SymbolId;
 use crate::ir::{Graph, InputId, NodeId, NoiseId, ParamId};
 use crate::objective::{ElboGraph, MinibatchScale};
@@ -23,8 +23,10 @@ pub struct NamedParam {
     pub values: Vec<f32>,
 }
 
-pub struct Session {
-    exec: Executor<f32>,
+/// A compiled ELBO graph; `f32` for training and evaluation, `f64` where a
+/// deterministic optimizer needs accurate gradients (`dadvi`).
+pub struct Session<T: Real = f32> {
+    exec: Executor<T>,
     data: Vec<InputId>,
     row_index: Option<InputId>,
     local_scale: InputId,
@@ -60,49 +62,9 @@ pub fn load_named_params(exec: &mut Executor<f32>, params: &[NamedParam]) -> Res
 }
 
 impl Session {
-    /// Compiles `elbo` for batches of at most `max_rows` rows.
+    /// Compiles `elbo` for batches of at most `max_rows` rows, in `f32`.
     pub fn new(elbo: &ElboGraph, max_rows: usize) -> Session {
-        let inputs = &elbo.inputs;
-        Session {
-            data: inputs.data.iter().map(|&(_, leaf)| leaf.id).collect(),
-            row_index: inputs.row_index.map(|leaf| leaf.id),
-            local_scale: inputs.scale.local.id,
-            global_scale: inputs.scale.global.id,
-            noises: elbo.noise.in_graph_order().iter().map(|l| l.id).collect(),
-            global_noise: elbo.noise.globals.map(|leaf| leaf.id),
-            local: elbo.local,
-            global: elbo.global,
-            objective: elbo.objective,
-            exec: Executor::new(elbo.graph.clone(), max_rows),
-        }
-    }
-
-    pub fn exec(&self) -> &Executor<f32> {
-        &self.exec
-    }
-
-    pub fn exec_mut(&mut self) -> &mut Executor<f32> {
-        &mut self.exec
-    }
-
-    pub fn graph(&self) -> &Graph {
-        self.exec.graph()
-    }
-
-    /// The parameters with their names.
-    pub fn named_params(&self) -> Vec<NamedParam> {
-        let graph = self.exec.graph();
-        graph
-            .params()
-            .iter()
-            .enumerate()
-            .map(|(i, p)| NamedParam {
-                name: p.name.clone(),
-                rows: p.rows,
-                cols: p.cols,
-                values: self.exec.params()[self.exec.param_range(ParamId(i as u32))].to_vec(),
-            })
-            .collect()
+        Session::with_precision(elbo, max_rows)
     }
 
     /// Sets every parameter from `params` by name; see [`load_named_params`].
@@ -130,6 +92,56 @@ impl Session {
             .map(|&(symbol, node)| (symbol, session.exec.value(node).to_vec()))
             .collect())
     }
+}
+
+impl<T: Real> Session<T> {
+    /// Compiles `elbo` for batches of at most `max_rows` rows, in `T`.
+    pub fn with_precision(elbo: &ElboGraph, max_rows: usize) -> Session<T> {
+        let inputs = &elbo.inputs;
+        Session {
+            data: inputs.data.iter().map(|&(_, leaf)| leaf.id).collect(),
+            row_index: inputs.row_index.map(|leaf| leaf.id),
+            local_scale: inputs.scale.local.id,
+            global_scale: inputs.scale.global.id,
+            noises: elbo.noise.in_graph_order().iter().map(|l| l.id).collect(),
+            global_noise: elbo.noise.globals.map(|leaf| leaf.id),
+            local: elbo.local,
+            global: elbo.global,
+            objective: elbo.objective,
+            exec: Executor::new(elbo.graph.clone(), max_rows),
+        }
+    }
+
+    pub fn exec(&self) -> &Executor<T> {
+        &self.exec
+    }
+
+    pub fn exec_mut(&mut self) -> &mut Executor<T> {
+        &mut self.exec
+    }
+
+    pub fn graph(&self) -> &Graph {
+        self.exec.graph()
+    }
+
+    /// The parameters with their names.
+    pub fn named_params(&self) -> Vec<NamedParam> {
+        let graph = self.exec.graph();
+        graph
+            .params()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| NamedParam {
+                name: p.name.clone(),
+                rows: p.rows,
+                cols: p.cols,
+                values: self.exec.params()[self.exec.param_range(ParamId(i as u32))]
+                    .iter()
+                    .map(|&v| v.to_f64() as f32)
+                    .collect(),
+            })
+            .collect()
+    }
 
     /// Loads `rows` of `data` (each repeated `samples` times, sample-major) and sets the
     /// scale factors so that the objective estimates the ELBO of `total_rows` rows.
@@ -148,7 +160,9 @@ impl Session {
             for s in 0..samples {
                 for (i, &row) in rows.iter().enumerate() {
                     let at = (s * rows.len() + i) * w;
-                    buf[at..at + w].copy_from_slice(column.row(row));
+                    for (dst, &v) in buf[at..at + w].iter_mut().zip(column.row(row)) {
+                        *dst = T::from_f32(v);
+                    }
                 }
             }
         }
@@ -156,13 +170,13 @@ impl Session {
             let buf = self.exec.input_mut(input);
             for s in 0..samples {
                 for (i, &row) in rows.iter().enumerate() {
-                    buf[s * rows.len() + i] = row as f32;
+                    buf[s * rows.len() + i] = T::from_f64(row as f64);
                 }
             }
         }
         let (local, global) = MinibatchScale::factors(r, total_rows);
-        self.exec.input_mut(self.local_scale)[0] = local;
-        self.exec.input_mut(self.global_scale)[0] = global;
+        self.exec.input_mut(self.local_scale)[0] = T::from_f32(local);
+        self.exec.input_mut(self.global_scale)[0] = T::from_f32(global);
     }
 
     /// Fills every noise leaf with fresh standard-normal draws. With `shared_globals`
@@ -174,12 +188,14 @@ impl Session {
             match shared_globals {
                 Some(draw) if Some(id) == self.global_noise => {
                     for row in buf.chunks_exact_mut(draw.len()) {
-                        row.copy_from_slice(draw);
+                        for (dst, &v) in row.iter_mut().zip(draw) {
+                            *dst = T::from_f32(v);
+                        }
                     }
                 }
                 _ => {
                     for x in buf.iter_mut() {
-                        *x = StandardNormal.sample(rng);
+                        *x = T::from_f64(StandardNormal.sample(rng));
                     }
                 }
             }
@@ -197,8 +213,13 @@ impl Session {
         self.row_index.is_some()
     }
 
+    /// Every noise leaf, in graph order, for a caller that fills them itself.
+    pub fn noises(&self) -> &[NoiseId] {
+        &self.noises
+    }
+
     /// Runs the graph and returns the objective.
-    pub fn forward(&mut self) -> f32 {
+    pub fn forward(&mut self) -> T {
         self.exec.forward();
         self.exec.value(self.objective)[0]
     }
