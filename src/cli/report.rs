@@ -101,11 +101,16 @@ pub fn fit_summary(file: &FitFile) -> String {
                 } else {
                     format!("{}[{j}]", g.name)
                 };
-                let _ = writeln!(
+                let _ = write!(
                     out,
                     "  {name:<12} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
                     g.mean[j], g.sd[j], g.q05[j], g.q95[j]
                 );
+                // The linear-response sd (`--covariance lr`) beside the mean-field one.
+                if let Some(lr) = g.lr_sd.as_ref().and_then(|lr| lr.get(j)) {
+                    let _ = write!(out, "   lr sd {lr:.4}");
+                }
+                let _ = writeln!(out);
             }
         }
     }
@@ -120,7 +125,10 @@ pub fn fit_json(file: &FitFile) -> String {
         .map(|g| {
             (
                 g.name.clone(),
-                serde_json::json!({ "mean": g.mean, "sd": g.sd }),
+                match &g.lr_sd {
+                    Some(lr) => serde_json::json!({ "mean": g.mean, "sd": g.sd, "lr_sd": lr }),
+                    None => serde_json::json!({ "mean": g.mean, "sd": g.sd }),
+                },
             )
         })
         .collect();

@@ -155,9 +155,10 @@ fn fill_matched(buf: &mut [f64], rows: usize, draws: usize, width: usize, rng: &
         if half >= width {
             for a in 0..width {
                 for b in 0..=a {
-                    s[a * width + b] =
-                        (0..half).map(|k| z[k * width + a] * z[k * width + b]).sum::<f64>()
-                            / half as f64;
+                    s[a * width + b] = (0..half)
+                        .map(|k| z[k * width + a] * z[k * width + b])
+                        .sum::<f64>()
+                        / half as f64;
                 }
             }
             if cholesky(&mut s, width) {
@@ -455,7 +456,9 @@ pub fn fit(
         let (lr_sd, lr_cov) = match (lr, sens, &layout) {
             (true, Some(s), Some(layout)) => {
                 let d = layout.loc.len();
-                let sd = (0..d).map(|j| s.lr_cov[j * d + j].max(0.0).sqrt()).collect();
+                let sd = (0..d)
+                    .map(|j| s.lr_cov[j * d + j].max(0.0).sqrt())
+                    .collect();
                 (Some(sd), Some(s.lr_cov))
             }
             _ => (None, None),
@@ -524,6 +527,82 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
+    use std::path::Path;
+
+    use crate::infer::data;
+    use crate::infer::fit::column_specs;
+    use crate::objective;
+    use crate::source::analyze;
+
+    /// The SAA objective of a Poisson regression with a positive global, 6 draws a row.
+    fn saa() -> (Saa, Vec<f64>) {
+        let model = "data x: real\ndata k: int\nglobal b: real ~ Normal(0, 1)\nglobal s: positive ~ HalfNormal(1)\nk ~ Poisson(exp(b * x) * s)\n";
+        let dir = std::env::temp_dir().join(format!("vic-dadvi-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("d.csv");
+        std::fs::write(&path, "x,k\n0.5,1\n-1,0\n2,7\n0.1,2\n").unwrap();
+        let loaded = analyze("m.vi", model.to_string()).unwrap();
+        let data = data::load(Path::new(&path), &column_specs(&loaded)).unwrap();
+        let elbo = objective::build(
+            &loaded.model,
+            &loaded.info,
+            &objective::options_for(&loaded.info, data.rows),
+        )
+        .unwrap();
+        let saa = Saa::new(&elbo, &data, 6, &mut StdRng::seed_from_u64(3));
+        let p = saa.session.exec().params().len();
+        let x: Vec<f64> = (0..p).map(|i| 0.3 - 0.2 * i as f64).collect();
+        (saa, x)
+    }
+
+    #[test]
+    fn the_saa_gradient_matches_finite_differences() {
+        let (mut saa, x) = saa();
+        let p = x.len();
+        let mut g = vec![0.0; p];
+        let mut scratch = vec![0.0; p];
+        saa.negative(&x, &mut g);
+        for j in 0..p {
+            let h = 1e-6;
+            let mut xp = x.clone();
+            xp[j] += h;
+            let fp = saa.negative(&xp, &mut scratch);
+            xp[j] -= 2.0 * h;
+            let fm = saa.negative(&xp, &mut scratch);
+            let fd = (fp - fm) / (2.0 * h);
+            assert!(
+                (fd - g[j]).abs() < 1e-6 * g[j].abs().max(1.0),
+                "{j}: {fd} vs {}",
+                g[j]
+            );
+        }
+    }
+
+    #[test]
+    fn hessian_vector_products_match_finite_differences() {
+        let (mut saa, x) = saa();
+        let p = x.len();
+        let h = hessian(&mut saa, &x);
+        let v: Vec<f64> = (0..p).map(|i| 1.0 - 0.4 * i as f64).collect();
+        let t = 1e-5;
+        let (mut gp, mut gm) = (vec![0.0; p], vec![0.0; p]);
+        let xp: Vec<f64> = x.iter().zip(&v).map(|(a, b)| a + t * b).collect();
+        let xm: Vec<f64> = x.iter().zip(&v).map(|(a, b)| a - t * b).collect();
+        saa.negative(&xp, &mut gp);
+        saa.negative(&xm, &mut gm);
+        for i in 0..p {
+            let hv: f64 = (0..p).map(|j| h[i * p + j] * v[j]).sum();
+            let fd = (gp[i] - gm[i]) / (2.0 * t);
+            assert!(
+                (hv - fd).abs() < 1e-5 * fd.abs().max(1.0),
+                "{i}: {hv} vs {fd}"
+            );
+            for j in 0..p {
+                assert_eq!(h[i * p + j], h[j * p + i]);
+            }
+        }
+    }
+
     #[test]
     fn matched_draws_have_zero_mean_and_identity_second_moments() {
         let (rows, draws, width) = (3, 12, 4);
@@ -535,7 +614,8 @@ mod tests {
                 let mean: f64 = (0..draws).map(|s| at(s, a)).sum::<f64>() / draws as f64;
                 assert!(mean.abs() < 1e-12);
                 for b in 0..width {
-                    let m: f64 = (0..draws).map(|s| at(s, a) * at(s, b)).sum::<f64>() / draws as f64;
+                    let m: f64 =
+                        (0..draws).map(|s| at(s, a) * at(s, b)).sum::<f64>() / draws as f64;
                     let want = if a == b { 1.0 } else { 0.0 };
                     assert!((m - want).abs() < 1e-12, "({a},{b}) {m}");
                 }

@@ -100,6 +100,41 @@ pub fn elbo(
     tolerance: f64,
     max_passes: usize,
 ) -> Result<ElboEstimate, EvalError> {
+    estimate(
+        elbo, params, data, train_rows, seed, tolerance, max_passes, false,
+    )
+}
+
+/// The ELBO per row as [`elbo`], but every pass draws the globals once for all rows,
+/// so that a pass is one draw of the whole data's log p(x, z) − log q(z): its standard
+/// error is then stated for the total, and vanishes when the guide is the posterior.
+/// `total_tolerance` is in total nats.
+pub fn elbo_shared_globals(
+    elbo: &ElboGraph,
+    params: &[NamedParam],
+    data: &Dataset,
+    train_rows: usize,
+    seed: u64,
+    total_tolerance: f64,
+    max_passes: usize,
+) -> Result<ElboEstimate, EvalError> {
+    let tolerance = total_tolerance / data.rows.max(1) as f64;
+    estimate(
+        elbo, params, data, train_rows, seed, tolerance, max_passes, true,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn estimate(
+    elbo: &ElboGraph,
+    params: &[NamedParam],
+    data: &Dataset,
+    train_rows: usize,
+    seed: u64,
+    tolerance: f64,
+    max_passes: usize,
+    shared: bool,
+) -> Result<ElboEstimate, EvalError> {
     let mut session = session_for(
         elbo,
         params,
@@ -108,9 +143,14 @@ pub fn elbo(
         train_rows,
     )?;
     let mut rng = stream(seed, EVAL_STREAM);
+    let mut draw = vec![0.0f32; session.global_noise_width().filter(|_| shared).unwrap_or(0)];
     let mut values = Vec::new();
     loop {
-        values.push(one_pass(&mut session, data, &mut rng, None));
+        for x in draw.iter_mut() {
+            *x = StandardNormal.sample(&mut rng);
+        }
+        let globals = (!draw.is_empty()).then_some(draw.as_slice());
+        values.push(one_pass(&mut session, data, &mut rng, globals));
         let (mean, se) = mean_and_error(&values);
         if (values.len() >= 4 && se < tolerance) || values.len() >= max_passes || !mean.is_finite()
         {

@@ -95,7 +95,7 @@ pub fn minimize(
     let mut y_hist: Vec<Vec<f64>> = Vec::new();
     let mut rho_hist: Vec<f64> = Vec::new();
     let mut dir = vec![0.0; n];
-    let mut alpha_buf = vec![0.0; MEMORY];
+    let mut alpha_buf = [0.0; MEMORY];
     let mut small_changes = 0;
     let mut iterations = 0;
     let stop = loop {
@@ -337,7 +337,10 @@ mod tests {
             vec![-1.2, 1.0],
             Tolerances::default(),
         );
-        assert!((m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6, "{m:?}");
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6,
+            "{m:?}"
+        );
         assert!(m.iterations < 100, "{} iterations", m.iterations);
     }
 
@@ -347,7 +350,11 @@ mod tests {
         let m = minimize(
             |x, g| {
                 g[0] = 1.0 - 1.0 / x[0];
-                if x[0] <= 0.0 { f64::NAN } else { x[0] - x[0].ln() }
+                if x[0] <= 0.0 {
+                    f64::NAN
+                } else {
+                    x[0] - x[0].ln()
+                }
             },
             vec![5.0],
             Tolerances::default(),
