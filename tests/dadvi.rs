@@ -151,6 +151,16 @@ fn default_fit_reaches_the_exact_mean_field_optimum() {
 }
 
 #[test]
+fn psis_khat_flags_a_mean_field_guide_on_a_strongly_correlated_posterior() {
+    // x around 100: the intercept and slope correlate at about −0.999, which a
+    // mean-field guide cannot follow; its importance weights are heavy-tailed.
+    let data = rows(200, 100.0);
+    let report = fit_rows("khat_bad", &model(""), &data, FitOptions::default());
+    let khat = report.file.figures.khat.unwrap();
+    assert!(khat > 0.7, "k-hat {khat}");
+}
+
+#[test]
 fn an_ill_conditioned_regression_reaches_its_exact_optimum() {
     // An unscaled covariate around 100 beside an intercept: posterior correlation
     // near −1, the case where Adam's stopping rule stopped 20 sds short.
@@ -171,5 +181,13 @@ fn a_full_rank_fit_reaches_the_log_evidence() {
     assert!(
         (total - log_evidence).abs() < 0.01,
         "ELBO {total} vs log evidence {log_evidence}"
+    );
+    // The guide family contains the posterior: the importance weights are light.
+    let khat = report.file.figures.khat.unwrap();
+    assert!(khat < 0.5, "k-hat {khat}");
+    let psis = report.file.figures.psis_log_evidence.unwrap();
+    assert!(
+        (psis - log_evidence).abs() < 0.01,
+        "PSIS {psis} vs {log_evidence}"
     );
 }

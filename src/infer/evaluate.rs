@@ -17,6 +17,7 @@ use super::train::stream;
 const EVAL_STREAM: u64 = 11;
 const IWAE_STREAM: u64 = 12;
 const SUMMARY_STREAM: u64 = 13;
+const PSIS_STREAM: u64 = 14;
 
 /// Rows evaluated in one pass of the graph.
 pub const CHUNK_ROWS: usize = 1000;
@@ -161,6 +162,35 @@ fn estimate(
             });
         }
     }
+}
+
+/// `draws` joint log importance weights log p(x, z) − log q(z) of the whole data, one
+/// per draw of the globals (shared by every row) and of every row's locals: PSIS's
+/// input for a guide without amortized locals. `None` without globals.
+pub fn joint_log_weights(
+    elbo: &ElboGraph,
+    params: &[NamedParam],
+    data: &Dataset,
+    train_rows: usize,
+    draws: usize,
+    seed: u64,
+) -> Result<Option<Vec<f64>>, EvalError> {
+    let n = data.rows;
+    let mut session = session_for(elbo, params, n.min(CHUNK_ROWS), n, train_rows)?;
+    let Some(width) = session.global_noise_width() else {
+        return Ok(None);
+    };
+    let mut rng = stream(seed, PSIS_STREAM);
+    let mut draw = vec![0.0f32; width];
+    let weights = (0..draws)
+        .map(|_| {
+            for x in draw.iter_mut() {
+                *x = StandardNormal.sample(&mut rng);
+            }
+            one_pass(&mut session, data, &mut rng, Some(&draw)) * n as f64
+        })
+        .collect();
+    Ok(Some(weights))
 }
 
 fn mean_and_error(values: &[f64]) -> (f64, f64) {

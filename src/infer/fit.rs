@@ -19,8 +19,9 @@ use crate::source::{Loaded, SourceError, analyze};
 use super::dadvi;
 use super::data::{Bound, ColumnSpec, Dataset};
 use super::evaluate::{self, EvalError};
-use super::fitfile::{FORMAT_VERSION, Figures, FitFile, GuideSettings};
+use super::fitfile::{self, FORMAT_VERSION, Figures, FitFile, GuideSettings};
 use super::limits::{self, TooLarge};
+use super::psis;
 use super::session::NamedParam;
 use super::train::{self, FitOptions, NonFinite, Observer, Optimizer, Outcome};
 
@@ -30,6 +31,8 @@ pub const ELBO_TOLERANCE: f64 = 0.01;
 pub const TOTAL_ELBO_TOLERANCE: f64 = 0.05;
 /// The most passes over the data the final estimate may take.
 const MAX_PASSES: usize = 2000;
+/// Joint importance weights behind the PSIS diagnostic.
+const PSIS_DRAWS: usize = 400;
 /// Guide draws behind the posterior summary of the globals.
 const SUMMARY_DRAWS: usize = 4000;
 
@@ -170,6 +173,19 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
             g.lr_sd = Some(sd);
         }
     }
+    let diagnostics = if dadvi::applies(&elbo) {
+        evaluate::joint_log_weights(
+            &elbo,
+            &training.params,
+            request.train,
+            train_rows,
+            PSIS_DRAWS,
+            seed,
+        )?
+        .and_then(|lw| psis::psis(&lw))
+    } else {
+        None
+    };
     let interrupted = matches!(training.outcome, Outcome::Interrupted { .. });
     let (stopped, non_finite) = match training.outcome {
         Outcome::Finished(reason) => (reason.describe().to_string(), None),
@@ -189,7 +205,7 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
         options: (&request.options).into(),
         guide: GuideSettings::new(&request.guide, request.kl, &loaded.info),
         params: training.params,
-        trace: training.trace.iter().map(Into::into).collect(),
+        trace: fitfile::thin_trace(&training.trace),
         figures: Figures {
             train_elbo,
             test_elbo,
@@ -199,6 +215,8 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
             stopped,
             globals,
             dadvi: dadvi_figures,
+            khat: diagnostics.map(|p| p.khat),
+            psis_log_evidence: diagnostics.map(|p| p.log_mean_weight),
         },
         interrupted,
     };

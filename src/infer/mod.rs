@@ -11,6 +11,7 @@ pub mod fit;
 pub mod fitfile;
 pub mod limits;
 pub mod optim;
+pub mod psis;
 pub mod sample;
 pub mod schedule;
 pub mod session;
