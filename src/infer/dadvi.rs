@@ -39,9 +39,14 @@ use super::train::{
 };
 
 const DRAW_STREAM: u64 = 21;
-/// Draws per row at the first solve (DADVI's default), raised to twice the widest
-/// noise leaf so the second moments can be matched.
+/// Draws per row at the first solve: DADVI's 30 for small data, fewer for many rows
+/// (each row has its own draws, so the Monte Carlo error falls with rows × draws),
+/// at least 10 and at least twice the widest noise leaf; M then doubles while the
+/// estimated error says so.
 const FIRST_DRAWS: usize = 30;
+const MIN_DRAWS: usize = 10;
+/// Rows × draws aimed at by the first solve.
+const FIRST_ROW_DRAWS: usize = 4000;
 /// The largest M tried.
 const MAX_DRAWS: usize = 1024;
 /// The Monte Carlo error of a global's mean the fixed draws may cause, in its sds.
@@ -379,6 +384,8 @@ pub fn fit(
     observer: &mut dyn Observer,
 ) -> Result<Dadvi, TooLarge> {
     let start = Instant::now();
+    let n = data.rows.max(1);
+    // Twice the widest noise leaf lets the draws' second moments be matched exactly.
     let widest = elbo
         .noise
         .in_graph_order()
@@ -386,9 +393,11 @@ pub fn fit(
         .map(|leaf| elbo.graph.noise_info(leaf.id).shape.cols)
         .max()
         .unwrap_or(1);
-    let mut draws = FIRST_DRAWS.max(2 * widest);
+    let mut draws = FIRST_ROW_DRAWS
+        .div_ceil(n)
+        .clamp(MIN_DRAWS, FIRST_DRAWS)
+        .max(2 * widest);
     draws += draws % 2;
-    let n = data.rows.max(1);
     limits::check_rows(&elbo.graph, n * draws, || {
         format!("deterministic ADVI over {n} rows with {draws} draws each")
     })?;
