@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::{Activation, FlowSpec, GlobalsMode, SettingError};
-use crate::infer::train::{DEFAULT_BATCH, FitOptions};
+use crate::infer::train::{DEFAULT_BATCH, FitOptions, Optimizer};
 use crate::objective::KlMode;
 
 use super::config::{DEFAULT_DRAWS, DEFAULT_IWAE};
@@ -91,6 +91,13 @@ pub struct FitArgs {
     pub kl: KlArg,
     #[command(flatten)]
     pub guide_options: GuideArgs,
+    /// `auto`: deterministic ADVI (L-BFGS on fixed draws) where the guide has no
+    /// amortized locals and `--epochs` is not given, else Adam.
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Auto)]
+    pub optimizer: OptimizerArg,
+    /// `lr`: also report the linear-response covariance of the globals (DADVI).
+    #[arg(long, value_enum, default_value_t = CovarianceArg::MeanField)]
+    pub covariance: CovarianceArg,
     /// End stdout with one JSON object of the results.
     #[arg(long)]
     pub json: bool,
@@ -98,6 +105,32 @@ pub struct FitArgs {
     /// gain and two cores are available)
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+/// `--optimizer`; `lbfgs` is another name for `dadvi`, the optimizer it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    Auto,
+    Adam,
+    #[value(alias = "lbfgs")]
+    Dadvi,
+}
+
+impl From<OptimizerArg> for Optimizer {
+    fn from(arg: OptimizerArg) -> Optimizer {
+        match arg {
+            OptimizerArg::Auto => Optimizer::Auto,
+            OptimizerArg::Adam => Optimizer::Adam,
+            OptimizerArg::Dadvi => Optimizer::Dadvi,
+        }
+    }
+}
+
+/// `--covariance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CovarianceArg {
+    MeanField,
+    Lr,
 }
 
 #[derive(Debug, Args)]

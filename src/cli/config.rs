@@ -169,6 +169,8 @@ impl TryFrom<FitArgs> for FitConfig {
                 samples: args.samples,
                 seed: args.seed,
                 max_steps: args.max_steps,
+                optimizer: args.optimizer.into(),
+                lr_covariance: args.covariance == super::args::CovarianceArg::Lr,
             },
             kl: args.kl.into(),
             overrides: args.guide_options.try_into()?,

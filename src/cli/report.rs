@@ -84,6 +84,26 @@ pub fn fit_summary(file: &FitFile) -> String {
     if let Some(test) = f.test_elbo {
         let _ = writeln!(out, "test ELBO per row:  {test:.4}");
     }
+    if let Some(khat) = f.khat {
+        let _ = writeln!(
+            out,
+            "PSIS k-hat: {khat:.2} ({})",
+            crate::infer::psis::verdict(khat)
+        );
+    }
+    if let Some(evidence) = f.psis_log_evidence {
+        let _ = writeln!(out, "PSIS log p(x): {evidence:.4} (total)");
+    }
+    if let Some(d) = &f.dadvi {
+        let error = d
+            .mean_error
+            .map_or("not estimated".to_string(), |e| format!("{e:.3} sd"));
+        let _ = writeln!(
+            out,
+            "deterministic ADVI: {} draws per row, Monte Carlo error of the means {error}",
+            d.draws
+        );
+    }
     if !f.globals.is_empty() {
         let _ = writeln!(
             out,
@@ -101,11 +121,16 @@ pub fn fit_summary(file: &FitFile) -> String {
                 } else {
                     format!("{}[{j}]", g.name)
                 };
-                let _ = writeln!(
+                let _ = write!(
                     out,
                     "  {name:<12} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
                     g.mean[j], g.sd[j], g.q05[j], g.q95[j]
                 );
+                // The linear-response sd (`--covariance lr`) beside the mean-field one.
+                if let Some(lr) = g.lr_sd.as_ref().and_then(|lr| lr.get(j)) {
+                    let _ = write!(out, "   lr sd {lr:.4}");
+                }
+                let _ = writeln!(out);
             }
         }
     }
@@ -120,19 +145,27 @@ pub fn fit_json(file: &FitFile) -> String {
         .map(|g| {
             (
                 g.name.clone(),
-                serde_json::json!({ "mean": g.mean, "sd": g.sd }),
+                match &g.lr_sd {
+                    Some(lr) => serde_json::json!({ "mean": g.mean, "sd": g.sd, "lr_sd": lr }),
+                    None => serde_json::json!({ "mean": g.mean, "sd": g.sd }),
+                },
             )
         })
         .collect();
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "train_elbo": f.train_elbo,
         "test_elbo": f.test_elbo,
         "epochs": f.epochs,
         "steps": f.steps,
         "seconds": f.seconds,
         "globals": globals,
-    })
-    .to_string()
+    });
+    // Present only where PSIS ran (guides without amortized locals).
+    if let (Some(khat), Some(map)) = (f.khat, json.as_object_mut()) {
+        map.insert("khat".into(), khat.into());
+        map.insert("psis_log_evidence".into(), f.psis_log_evidence.into());
+    }
+    json.to_string()
 }
 
 /// `vic eval`'s output; `iwae` is K and the estimate, when one was asked for.

@@ -110,7 +110,7 @@ impl Guide {
 
 /// softplus(−2.25) ≈ 0.1: the initial scale of free locals and globals, small enough
 /// that early samples stay near the location, as Pyro's `AutoNormal` does.
-const INIT_RAW_SCALE: f32 = -2.25;
+pub(crate) const INIT_RAW_SCALE: f32 = -2.25;
 
 /// Builds the guide of a checked model into `graph`: the encoder reads `data` (the data
 /// declarations' nodes, in declaration order); free locals get tables of `train_rows`

@@ -17,6 +17,7 @@ use super::train::stream;
 const EVAL_STREAM: u64 = 11;
 const IWAE_STREAM: u64 = 12;
 const SUMMARY_STREAM: u64 = 13;
+const PSIS_STREAM: u64 = 14;
 
 /// Rows evaluated in one pass of the graph.
 pub const CHUNK_ROWS: usize = 1000;
@@ -100,6 +101,41 @@ pub fn elbo(
     tolerance: f64,
     max_passes: usize,
 ) -> Result<ElboEstimate, EvalError> {
+    estimate(
+        elbo, params, data, train_rows, seed, tolerance, max_passes, false,
+    )
+}
+
+/// The ELBO per row as [`elbo`], but every pass draws the globals once for all rows,
+/// so that a pass is one draw of the whole data's log p(x, z) − log q(z): its standard
+/// error is then stated for the total, and vanishes when the guide is the posterior.
+/// `total_tolerance` is in total nats.
+pub fn elbo_shared_globals(
+    elbo: &ElboGraph,
+    params: &[NamedParam],
+    data: &Dataset,
+    train_rows: usize,
+    seed: u64,
+    total_tolerance: f64,
+    max_passes: usize,
+) -> Result<ElboEstimate, EvalError> {
+    let tolerance = total_tolerance / data.rows.max(1) as f64;
+    estimate(
+        elbo, params, data, train_rows, seed, tolerance, max_passes, true,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn estimate(
+    elbo: &ElboGraph,
+    params: &[NamedParam],
+    data: &Dataset,
+    train_rows: usize,
+    seed: u64,
+    tolerance: f64,
+    max_passes: usize,
+    shared: bool,
+) -> Result<ElboEstimate, EvalError> {
     let mut session = session_for(
         elbo,
         params,
@@ -108,9 +144,14 @@ pub fn elbo(
         train_rows,
     )?;
     let mut rng = stream(seed, EVAL_STREAM);
+    let mut draw = vec![0.0f32; session.global_noise_width().filter(|_| shared).unwrap_or(0)];
     let mut values = Vec::new();
     loop {
-        values.push(one_pass(&mut session, data, &mut rng, None));
+        for x in draw.iter_mut() {
+            *x = StandardNormal.sample(&mut rng);
+        }
+        let globals = (!draw.is_empty()).then_some(draw.as_slice());
+        values.push(one_pass(&mut session, data, &mut rng, globals));
         let (mean, se) = mean_and_error(&values);
         if (values.len() >= 4 && se < tolerance) || values.len() >= max_passes || !mean.is_finite()
         {
@@ -121,6 +162,35 @@ pub fn elbo(
             });
         }
     }
+}
+
+/// `draws` joint log importance weights log p(x, z) − log q(z) of the whole data, one
+/// per draw of the globals (shared by every row) and of every row's locals: PSIS's
+/// input for a guide without amortized locals. `None` without globals.
+pub fn joint_log_weights(
+    elbo: &ElboGraph,
+    params: &[NamedParam],
+    data: &Dataset,
+    train_rows: usize,
+    draws: usize,
+    seed: u64,
+) -> Result<Option<Vec<f64>>, EvalError> {
+    let n = data.rows;
+    let mut session = session_for(elbo, params, n.min(CHUNK_ROWS), n, train_rows)?;
+    let Some(width) = session.global_noise_width() else {
+        return Ok(None);
+    };
+    let mut rng = stream(seed, PSIS_STREAM);
+    let mut draw = vec![0.0f32; width];
+    let weights = (0..draws)
+        .map(|_| {
+            for x in draw.iter_mut() {
+                *x = StandardNormal.sample(&mut rng);
+            }
+            one_pass(&mut session, data, &mut rng, Some(&draw)) * n as f64
+        })
+        .collect();
+    Ok(Some(weights))
 }
 
 fn mean_and_error(values: &[f64]) -> (f64, f64) {
@@ -199,6 +269,10 @@ pub struct GlobalSummary {
     pub sd: Vec<f64>,
     pub q05: Vec<f64>,
     pub q95: Vec<f64>,
+    /// The linear-response sd (`--covariance lr`), which corrects mean-field's too
+    /// small sds on correlated posteriors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_sd: Option<Vec<f64>>,
 }
 
 /// Summaries of every global from `draws` guide draws.
@@ -226,6 +300,7 @@ pub fn summarize_globals(
                 sd: Vec::with_capacity(width),
                 q05: Vec::with_capacity(width),
                 q95: Vec::with_capacity(width),
+                lr_sd: None,
             };
             for j in 0..width {
                 let mut column: Vec<f64> = (0..draws)

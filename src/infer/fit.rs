@@ -16,17 +16,23 @@ use crate::ir::Graph;
 use crate::objective::{self, ElboGraph, ElboOptions, KlMode, Objective};
 use crate::source::{Loaded, SourceError, analyze};
 
+use super::dadvi;
 use super::data::{Bound, ColumnSpec, Dataset};
 use super::evaluate::{self, EvalError};
-use super::fitfile::{FORMAT_VERSION, Figures, FitFile, GuideSettings};
+use super::fitfile::{self, FORMAT_VERSION, Figures, FitFile, GuideSettings};
 use super::limits::{self, TooLarge};
+use super::psis;
 use super::session::NamedParam;
-use super::train::{self, FitOptions, NonFinite, Observer, Outcome};
+use super::train::{self, FitOptions, NonFinite, Observer, Optimizer, Outcome};
 
 /// The Monte Carlo standard error the final ELBO figures are estimated to (SPEC 5).
 pub const ELBO_TOLERANCE: f64 = 0.01;
+/// The Monte Carlo standard error of a DADVI fit's final total ELBO, in nats.
+pub const TOTAL_ELBO_TOLERANCE: f64 = 0.05;
 /// The most passes over the data the final estimate may take.
 const MAX_PASSES: usize = 2000;
+/// Joint importance weights behind the PSIS diagnostic.
+const PSIS_DRAWS: usize = 400;
 /// Guide draws behind the posterior summary of the globals.
 const SUMMARY_DRAWS: usize = 4000;
 
@@ -102,6 +108,10 @@ pub enum FitError {
     Eval(#[from] EvalError),
     #[error("{0}; use a smaller `--batch` or `--samples`, or a smaller model")]
     TooLarge(#[from] TooLarge),
+    #[error(
+        "`--optimizer dadvi` needs a guide without amortized locals (declare the locals `free` in the guide block, or use `--optimizer adam`)"
+    )]
+    DadviAmortized,
 }
 
 /// Fits the model and estimates the final figures.
@@ -120,23 +130,72 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
     limits::check_rows(&elbo.graph, batch.saturating_mul(samples), || {
         format!("training batches of {batch} rows with {samples} samples each")
     })?;
-    let training = train::train(&elbo, request.train, &request.options, observer);
+    let deterministic = match request.options.optimizer {
+        Optimizer::Adam => false,
+        Optimizer::Auto => request.options.epochs.is_none() && dadvi::applies(&elbo),
+        Optimizer::Dadvi if dadvi::applies(&elbo) => true,
+        Optimizer::Dadvi => return Err(FitError::DadviAmortized),
+    };
+    let (training, dadvi_figures) = if deterministic {
+        let fitted = dadvi::fit(
+            &elbo,
+            request.train,
+            &request.options,
+            request.options.lr_covariance,
+            observer,
+        )?;
+        (fitted.training, Some(fitted.figures))
+    } else {
+        let training = train::train(&elbo, request.train, &request.options, observer);
+        (training, None)
+    };
     let seed = request.options.seed;
+    // A DADVI fit's rows share their globals' draw in each pass, so the error is
+    // stated for the total ELBO (a per-row error would add up over the rows).
     let estimate = |data: &Dataset| {
-        evaluate::elbo(
+        let estimate = if deterministic {
+            evaluate::elbo_shared_globals
+        } else {
+            evaluate::elbo
+        };
+        let tolerance = if deterministic {
+            TOTAL_ELBO_TOLERANCE
+        } else {
+            ELBO_TOLERANCE
+        };
+        estimate(
             &elbo,
             &training.params,
             data,
             train_rows,
             seed,
-            ELBO_TOLERANCE,
+            tolerance,
             MAX_PASSES,
         )
     };
     let train_elbo = estimate(request.train)?.per_row;
     let test_elbo = request.test.map(&estimate).transpose()?.map(|e| e.per_row);
-    let globals =
+    let mut globals =
         evaluate::summarize_globals(&elbo, &training.params, &loaded.info, SUMMARY_DRAWS, seed)?;
+    if let Some(lr_sd) = dadvi_figures.as_ref().and_then(|d| d.lr_sd.as_ref()) {
+        let sds = dadvi::constrained_lr_sds(&loaded.info, &elbo, &training.params, lr_sd);
+        for (g, sd) in globals.iter_mut().zip(sds) {
+            g.lr_sd = Some(sd);
+        }
+    }
+    let diagnostics = if dadvi::applies(&elbo) {
+        evaluate::joint_log_weights(
+            &elbo,
+            &training.params,
+            request.train,
+            train_rows,
+            PSIS_DRAWS,
+            seed,
+        )?
+        .and_then(|lw| psis::psis(&lw))
+    } else {
+        None
+    };
     let interrupted = matches!(training.outcome, Outcome::Interrupted { .. });
     let (stopped, non_finite) = match training.outcome {
         Outcome::Finished(reason) => (reason.describe().to_string(), None),
@@ -156,7 +215,7 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
         options: (&request.options).into(),
         guide: GuideSettings::new(&request.guide, request.kl, &loaded.info),
         params: training.params,
-        trace: training.trace.iter().map(Into::into).collect(),
+        trace: fitfile::thin_trace(&training.trace),
         figures: Figures {
             train_elbo,
             test_elbo,
@@ -165,6 +224,9 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
             seconds: training.seconds,
             stopped,
             globals,
+            dadvi: dadvi_figures,
+            khat: diagnostics.map(|p| p.khat),
+            psis_log_evidence: diagnostics.map(|p| p.log_mean_weight),
         },
         interrupted,
     };

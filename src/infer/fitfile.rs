@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::check::{Activation, FlowSpec, GlobalsMode, GuideSpec, ModelInfo, SymbolId, SymbolKind};
 use crate::objective::KlMode;
 
+use super::dadvi::DadviFigures;
 use super::evaluate::GlobalSummary;
 use super::session::NamedParam;
 use super::train::{FitOptions, TracePoint};
@@ -53,6 +54,26 @@ impl From<&FitOptions> for OptionsRecord {
             max_steps: o.max_steps,
         }
     }
+}
+
+/// The most trace points a fit file keeps: a file is a fitted model, not a log, and
+/// one point per epoch made a small regression's file megabytes long.
+pub const MAX_TRACE: usize = 1000;
+
+/// The trace as the file keeps it: every point when there are at most [`MAX_TRACE`],
+/// else every k-th (k the smallest stride that fits) and always the last.
+pub fn thin_trace(trace: &[TracePoint]) -> Vec<TraceRecord> {
+    if trace.len() <= MAX_TRACE {
+        return trace.iter().map(Into::into).collect();
+    }
+    let stride = trace.len().div_ceil(MAX_TRACE - 1);
+    let mut kept: Vec<TraceRecord> = trace.iter().step_by(stride).map(Into::into).collect();
+    if let Some(last) = trace.last()
+        && kept.last().map(|k| k.step) != Some(last.step)
+    {
+        kept.push(last.into());
+    }
+    kept
 }
 
 /// One point of the ELBO trace as the file records it.
@@ -196,6 +217,17 @@ pub struct Figures {
     /// Why training stopped, in words.
     pub stopped: String,
     pub globals: Vec<GlobalSummary>,
+    /// What deterministic ADVI reports (draws, the Monte Carlo error of the means, the
+    /// linear-response covariance), when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dadvi: Option<DadviFigures>,
+    /// PSIS's Pareto k-hat of the guide's joint importance weights (guides without
+    /// amortized locals, models with globals): above 0.7 the guide is unreliable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub khat: Option<f64>,
+    /// The PSIS-smoothed importance-sampling estimate of log p(x), total nats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psis_log_evidence: Option<f64>,
 }
 
 /// Reads `null` as NaN: serde_json writes every non-finite number as `null`.
@@ -450,5 +482,27 @@ mod write_tests {
         assert_eq!(mode(&out), mode(&plain));
         assert_eq!(std::fs::read(&out).unwrap(), b"{}");
         assert_eq!(listing(dir.path()), vec!["out.json", "plain"]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_trace_is_thinned_to_a_bounded_length_keeping_the_ends() {
+        let trace: Vec<TracePoint> = (1..=54_321)
+            .map(|e| TracePoint {
+                epoch: e,
+                step: e as u64 * 3,
+                elbo: -1.0 / e as f64,
+            })
+            .collect();
+        let kept = thin_trace(&trace);
+        assert!(kept.len() <= MAX_TRACE, "{}", kept.len());
+        assert_eq!(kept[0].epoch, 1);
+        assert_eq!(kept.last().unwrap().epoch, 54_321);
+        assert!(kept.windows(2).all(|w| w[0].step < w[1].step));
+        assert_eq!(thin_trace(&trace[..10]).len(), 10);
     }
 }

@@ -4,11 +4,14 @@
 //! `infer` never prints: progress is reported through an observer the caller supplies.
 
 pub mod adam;
+pub mod dadvi;
 pub mod data;
 pub mod evaluate;
 pub mod fit;
 pub mod fitfile;
 pub mod limits;
+pub mod optim;
+pub mod psis;
 pub mod sample;
 pub mod schedule;
 pub mod session;

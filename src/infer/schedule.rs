@@ -17,6 +17,8 @@ pub enum StopReason {
     Converged,
     /// The step cap was reached before convergence.
     StepCap,
+    /// A deterministic optimizer (DADVI) met its gradient or objective criterion.
+    Optimum,
 }
 
 impl StopReason {
@@ -25,6 +27,7 @@ impl StopReason {
             StopReason::Epochs => "ran the requested epochs",
             StopReason::Converged => "the ELBO converged",
             StopReason::StepCap => "reached the step cap before the ELBO converged",
+            StopReason::Optimum => "deterministic ADVI reached the optimum",
         }
     }
 }

@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::autodiff::Executor;
+use crate::autodiff::{Executor, Real};
 use crate::check::SymbolId;
 use crate::ir::{Graph, InputId, NodeId, NoiseId, Op, ParamId, Rows};
 use crate::objective::{ElboGraph, MinibatchScale};
@@ -115,15 +115,15 @@ fn step_flops(graph: &Graph, rows: usize) -> f64 {
 
 /// The second thread of a two-thread session: its executor, in `exec` between steps
 /// and on the worker during one.
-struct Helper {
-    exec: Option<Box<Executor<f32>>>,
-    jobs: Option<SyncSender<Box<Executor<f32>>>>,
-    done: Receiver<Box<Executor<f32>>>,
+struct Helper<T: Real> {
+    exec: Option<Box<Executor<T>>>,
+    jobs: Option<SyncSender<Box<Executor<T>>>>,
+    done: Receiver<Box<Executor<T>>>,
     worker: Option<JoinHandle<()>>,
 }
 
-impl Helper {
-    fn spawn(exec: Executor<f32>, objective: NodeId) -> Helper {
+impl Helper<f32> {
+    fn spawn(exec: Executor<f32>, objective: NodeId) -> Helper<f32> {
         let (jobs, inbox) = sync_channel::<Box<Executor<f32>>>(1);
         let (outbox, done) = sync_channel(1);
         let worker = std::thread::spawn(move || {
@@ -142,21 +142,23 @@ impl Helper {
             worker: Some(worker),
         }
     }
+}
 
-    fn exec(&self) -> &Executor<f32> {
+impl<T: Real> Helper<T> {
+    fn exec(&self) -> &Executor<T> {
         self.exec
             .as_ref()
             .expect("internal: the helper's executor is home between steps")
     }
 
-    fn exec_mut(&mut self) -> &mut Executor<f32> {
+    fn exec_mut(&mut self) -> &mut Executor<T> {
         self.exec
             .as_mut()
             .expect("internal: the helper's executor is home between steps")
     }
 }
 
-impl Drop for Helper {
+impl<T: Real> Drop for Helper<T> {
     fn drop(&mut self) {
         // Closing the job channel ends the worker's loop.
         self.jobs = None;
@@ -167,10 +169,12 @@ impl Drop for Helper {
     }
 }
 
-pub struct Session {
-    exec: Executor<f32>,
+/// A compiled ELBO graph; `f32` for training and evaluation (on one or two threads),
+/// `f64` where a deterministic optimizer needs accurate gradients (`dadvi`).
+pub struct Session<T: Real = f32> {
+    exec: Executor<T>,
     /// The back half's executor, in a two-thread training session.
-    helper: Option<Helper>,
+    helper: Option<Helper<T>>,
     /// Rows of the current batch in the helper's executor (0: all in `exec`).
     back_rows: usize,
     data: Vec<InputId>,
@@ -208,23 +212,9 @@ pub fn load_named_params(exec: &mut Executor<f32>, params: &[NamedParam]) -> Res
 }
 
 impl Session {
-    /// Compiles `elbo` for batches of at most `max_rows` rows.
+    /// Compiles `elbo` for batches of at most `max_rows` rows, in `f32`.
     pub fn new(elbo: &ElboGraph, max_rows: usize) -> Session {
-        let inputs = &elbo.inputs;
-        Session {
-            data: inputs.data.iter().map(|&(_, leaf)| leaf.id).collect(),
-            row_index: inputs.row_index.map(|leaf| leaf.id),
-            local_scale: inputs.scale.local.id,
-            global_scale: inputs.scale.global.id,
-            noises: elbo.noise.in_graph_order().iter().map(|l| l.id).collect(),
-            global_noise: elbo.noise.globals.map(|leaf| leaf.id),
-            local: elbo.local,
-            global: elbo.global,
-            objective: elbo.objective,
-            exec: Executor::new(elbo.graph.clone(), max_rows),
-            helper: None,
-            back_rows: 0,
-        }
+        Session::with_precision(elbo, max_rows)
     }
 
     /// A session for training steps of at most `max_rows` rows, on the threads
@@ -243,38 +233,6 @@ impl Session {
         let back = Executor::new(elbo.graph.clone(), max_rows / 2);
         session.helper = Some(Helper::spawn(back, elbo.objective));
         session
-    }
-
-    /// The threads each step runs on.
-    pub fn threads(&self) -> usize {
-        1 + usize::from(self.helper.is_some())
-    }
-    pub fn exec(&self) -> &Executor<f32> {
-        &self.exec
-    }
-
-    pub fn exec_mut(&mut self) -> &mut Executor<f32> {
-        &mut self.exec
-    }
-
-    pub fn graph(&self) -> &Graph {
-        self.exec.graph()
-    }
-
-    /// The parameters with their names.
-    pub fn named_params(&self) -> Vec<NamedParam> {
-        let graph = self.exec.graph();
-        graph
-            .params()
-            .iter()
-            .enumerate()
-            .map(|(i, p)| NamedParam {
-                name: p.name.clone(),
-                rows: p.rows,
-                cols: p.cols,
-                values: self.exec.params()[self.exec.param_range(ParamId(i as u32))].to_vec(),
-            })
-            .collect()
     }
 
     /// Sets every parameter from `params` by name; see [`load_named_params`].
@@ -301,6 +259,62 @@ impl Session {
             .iter()
             .map(|&(symbol, node)| (symbol, session.exec.value(node).to_vec()))
             .collect())
+    }
+}
+
+impl<T: Real> Session<T> {
+    /// Compiles `elbo` for batches of at most `max_rows` rows, in `T`, on one thread.
+    pub fn with_precision(elbo: &ElboGraph, max_rows: usize) -> Session<T> {
+        let inputs = &elbo.inputs;
+        Session {
+            data: inputs.data.iter().map(|&(_, leaf)| leaf.id).collect(),
+            row_index: inputs.row_index.map(|leaf| leaf.id),
+            local_scale: inputs.scale.local.id,
+            global_scale: inputs.scale.global.id,
+            noises: elbo.noise.in_graph_order().iter().map(|l| l.id).collect(),
+            global_noise: elbo.noise.globals.map(|leaf| leaf.id),
+            local: elbo.local,
+            global: elbo.global,
+            objective: elbo.objective,
+            exec: Executor::new(elbo.graph.clone(), max_rows),
+            helper: None,
+            back_rows: 0,
+        }
+    }
+
+    /// The threads each step runs on.
+    pub fn threads(&self) -> usize {
+        1 + usize::from(self.helper.is_some())
+    }
+    pub fn exec(&self) -> &Executor<T> {
+        &self.exec
+    }
+
+    pub fn exec_mut(&mut self) -> &mut Executor<T> {
+        &mut self.exec
+    }
+
+    pub fn graph(&self) -> &Graph {
+        self.exec.graph()
+    }
+
+    /// The parameters with their names.
+    pub fn named_params(&self) -> Vec<NamedParam> {
+        let graph = self.exec.graph();
+        graph
+            .params()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| NamedParam {
+                name: p.name.clone(),
+                rows: p.rows,
+                cols: p.cols,
+                values: self.exec.params()[self.exec.param_range(ParamId(i as u32))]
+                    .iter()
+                    .map(|&v| v.to_f64() as f32)
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Loads `rows` of `data` (each repeated `samples` times, sample-major) and sets the
@@ -343,17 +357,19 @@ impl Session {
             let w = column.spec.width();
             let buf = exec.input_mut(input);
             for (dst, v) in buf.chunks_exact_mut(w).zip(range.clone()) {
-                dst.copy_from_slice(column.row(batch.rows[v % n]));
+                for (d, &x) in dst.iter_mut().zip(column.row(batch.rows[v % n])) {
+                    *d = T::from_f32(x);
+                }
             }
         }
         if let Some(input) = self.row_index {
             let buf = exec.input_mut(input);
             for (dst, v) in buf.iter_mut().zip(range) {
-                *dst = batch.rows[v % n] as f32;
+                *dst = T::from_f64(batch.rows[v % n] as f64);
             }
         }
-        exec.input_mut(self.local_scale)[0] = batch.local;
-        exec.input_mut(self.global_scale)[0] = batch.global;
+        exec.input_mut(self.local_scale)[0] = T::from_f32(batch.local);
+        exec.input_mut(self.global_scale)[0] = T::from_f32(batch.global);
     }
 
     /// Fills every noise leaf with fresh standard-normal draws. With `shared_globals`
@@ -387,8 +403,13 @@ impl Session {
         self.row_index.is_some()
     }
 
+    /// Every noise leaf, in graph order, for a caller that fills them itself.
+    pub fn noises(&self) -> &[NoiseId] {
+        &self.noises
+    }
+
     /// Runs the graph and returns the objective.
-    pub fn forward(&mut self) -> f32 {
+    pub fn forward(&mut self) -> T {
         self.exec.forward();
         self.exec.value(self.objective)[0]
     }
@@ -396,7 +417,7 @@ impl Session {
     /// Runs the graph forward and backward on every thread and returns the objective;
     /// [`Executor::param_grads`] of [`Session::exec`] then holds the whole batch's
     /// gradient (front half's + back half's).
-    pub fn forward_backward(&mut self) -> f32 {
+    pub fn forward_backward(&mut self) -> T {
         let objective = self.objective;
         let Some(helper) = self.helper.as_mut().filter(|_| self.back_rows > 0) else {
             self.exec.forward();
@@ -441,16 +462,18 @@ struct Batch<'a> {
 }
 
 /// Standard-normal draws into `buf`, or `shared` repeated on every row.
-fn fill_noise(buf: &mut [f32], rng: &mut impl Rng, shared: Option<&[f32]>) {
+fn fill_noise<T: Real>(buf: &mut [T], rng: &mut impl Rng, shared: Option<&[f32]>) {
     match shared {
         Some(draw) => {
             for row in buf.chunks_exact_mut(draw.len()) {
-                row.copy_from_slice(draw);
+                for (dst, &v) in row.iter_mut().zip(draw) {
+                    *dst = T::from_f32(v);
+                }
             }
         }
         None => {
             for x in buf.iter_mut() {
-                *x = StandardNormal.sample(rng);
+                *x = T::from_f64(StandardNormal.sample(rng));
             }
         }
     }

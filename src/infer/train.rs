@@ -35,6 +35,21 @@ pub struct FitOptions {
     pub seed: u64,
     /// The step cap when training until convergence.
     pub max_steps: u64,
+    pub optimizer: Optimizer,
+    /// Also compute the linear-response covariance of the globals (DADVI only).
+    pub lr_covariance: bool,
+}
+
+/// How the ELBO is maximized (`--optimizer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Optimizer {
+    /// DADVI where it applies (no amortized locals, no `--epochs`), else Adam.
+    #[default]
+    Auto,
+    /// Stochastic gradients with Adam and the schedule's stopping rule.
+    Adam,
+    /// Deterministic ADVI with L-BFGS ([`super::dadvi`]).
+    Dadvi,
 }
 
 /// The minibatch size without `--batch` (SPEC section 4).
@@ -49,6 +64,8 @@ impl Default for FitOptions {
             samples: 1,
             seed: 0,
             max_steps: 200_000,
+            optimizer: Optimizer::Auto,
+            lr_covariance: false,
         }
     }
 }

@@ -1,0 +1,162 @@
+//! Default fits of the posteriordb regressions with Gaussian likelihoods
+//! (`examples/posteriordb/`) against their exact mean-field optimum: under a Gaussian
+//! guide (log-normal on the noise scale) the ELBO of `y ~ Normal(Xb, sigma)` with
+//! Normal(0, 100) coefficients and a HalfNormal(100) scale is closed form, and an f64
+//! L-BFGS on it is the reference. Every mean must be within 0.1 mean-field sd.
+
+use std::path::PathBuf;
+
+use vic::infer::data::{self, Dataset};
+use vic::infer::fit::{FitRequest, column_specs, fit};
+use vic::infer::optim::{self, Tolerances};
+use vic::infer::train::{FitOptions, Progress};
+use vic::objective::KlMode;
+use vic::source;
+
+const PRIOR: f64 = 100.0;
+
+/// The closed-form mean-field ELBO; `v` = [means of b..., mean of log sigma, then the
+/// log sds in the same order]. Columns: `x[i]` the predictors of row i (with a 1 for an
+/// intercept), `y[i]` the response.
+fn elbo(x: &[Vec<f64>], y: &[f64], v: &[f64]) -> f64 {
+    let d = x[0].len();
+    let (mu, ls) = v.split_at(d + 1);
+    let var: Vec<f64> = ls.iter().map(|l| (2.0 * l).exp()).collect();
+    let (m, s2) = (mu[d], var[d]);
+    let inv_sigma2 = (-2.0 * m + 2.0 * s2).exp();
+    let ln2pi = (2.0 * std::f64::consts::PI).ln();
+    let mut total = 0.0;
+    for (row, &yi) in x.iter().zip(y) {
+        let pred: f64 = row.iter().zip(mu).map(|(a, b)| a * b).sum();
+        let spread: f64 = row.iter().zip(&var).map(|(a, v)| a * a * v).sum();
+        total += -0.5 * ln2pi - m - 0.5 * inv_sigma2 * ((yi - pred).powi(2) + spread);
+    }
+    let prior_norm = -0.5 * (ln2pi + 2.0 * PRIOR.ln());
+    for j in 0..d {
+        total += prior_norm - (mu[j] * mu[j] + var[j]) / (2.0 * PRIOR * PRIOR);
+    }
+    // HalfNormal(100) on sigma = exp(u), with the log-Jacobian u.
+    total += 2f64.ln() + prior_norm - (2.0 * m + 2.0 * s2).exp() / (2.0 * PRIOR * PRIOR) + m;
+    total + ls.iter().map(|l| l + 0.5 * (ln2pi + 1.0)).sum::<f64>()
+}
+
+fn column(data: &Dataset, name: &str) -> Vec<f64> {
+    let c = data.columns.iter().find(|c| c.spec.name == name).unwrap();
+    (0..data.rows).map(|i| f64::from(c.row(i)[0])).collect()
+}
+
+/// Fits `examples/posteriordb/<name>.vi` with defaults and compares with the reference.
+fn check(name: &str, y: &str, xs: &[&str], intercept: bool) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/posteriordb");
+    let loaded = source::load(&dir.join(format!("{name}.vi"))).unwrap();
+    let train = data::load(&dir.join(format!("{name}.csv")), &column_specs(&loaded)).unwrap();
+    let cols: Vec<Vec<f64>> = xs.iter().map(|x| column(&train, x)).collect();
+    let rows: Vec<Vec<f64>> = (0..train.rows)
+        .map(|i| {
+            let mut r: Vec<f64> = intercept.then_some(1.0).into_iter().collect();
+            r.extend(cols.iter().map(|c| c[i]));
+            r
+        })
+        .collect();
+    let yv = column(&train, y);
+    let p = 2 * (rows[0].len() + 1);
+    let start: Vec<f64> = (0..p).map(|i| if i < p / 2 { 0.0 } else { -1.0 }).collect();
+    let reference = optim::minimize(
+        |v, g| {
+            for j in 0..v.len() {
+                let h = 1e-6 * v[j].abs().max(1.0);
+                let mut a = v.to_vec();
+                a[j] += h;
+                let fp = -elbo(&rows, &yv, &a);
+                a[j] -= 2.0 * h;
+                let fm = -elbo(&rows, &yv, &a);
+                g[j] = (fp - fm) / (2.0 * h);
+            }
+            -elbo(&rows, &yv, v)
+        },
+        start,
+        Tolerances {
+            gradient: 1e-7,
+            ..Tolerances::default()
+        },
+    );
+    let request = FitRequest {
+        loaded: &loaded,
+        train: &train,
+        test: None,
+        options: FitOptions::default(),
+        guide: loaded.info.guide.clone(),
+        kl: KlMode::Sampled,
+    };
+    let report = fit(&request, &mut |_: &Progress| {}).unwrap();
+    let params = &report.file.params;
+    let loc = &params
+        .iter()
+        .find(|p| p.name == "guide.globals.loc")
+        .unwrap()
+        .values;
+    let d = p / 2;
+    let mut worst = 0.0f64;
+    for (j, &got) in loc.iter().enumerate().take(d) {
+        let sd = reference.x[d + j].exp();
+        let err = (f64::from(got) - reference.x[j]).abs() / sd;
+        worst = worst.max(err);
+        assert!(
+            err < 0.1,
+            "{name}: mean {j} is {got} against {} (sd {sd}): {err} sd",
+            reference.x[j]
+        );
+    }
+    let total = report.file.figures.train_elbo * train.rows as f64;
+    let best = -reference.value;
+    eprintln!(
+        "{name}: worst mean error {worst:.4} sd, ELBO error {:.4} nats, k-hat {:?}, {:.3} s",
+        total - best,
+        report.file.figures.khat,
+        report.file.figures.seconds
+    );
+    assert!(
+        (total - best).abs() < 0.15,
+        "{name}: ELBO {total} against the optimum {best}"
+    );
+}
+
+#[test]
+fn kidiq_with_unscaled_mom_iq_reaches_its_mean_field_optimum() {
+    check("kidiq", "kid_score", &["mom_hs", "mom_iq"], true);
+}
+
+#[test]
+fn kidiq_interaction_reaches_its_mean_field_optimum() {
+    check(
+        "kidiq_interaction",
+        "kid_score",
+        &["z_mom_hs", "z_mom_iq", "inter"],
+        true,
+    );
+}
+
+#[test]
+fn earnings_reaches_its_mean_field_optimum() {
+    check("earnings", "log_earn", &["z_height", "male", "inter"], true);
+}
+
+#[test]
+fn mesquite_reaches_its_mean_field_optimum() {
+    let xs = [
+        "log_canopy_volume",
+        "log_canopy_area",
+        "log_canopy_shape",
+        "log_total_height",
+        "log_density",
+        "group",
+    ];
+    check("mesquite", "log_weight", &xs, true);
+}
+
+#[test]
+fn sblr_regressions_reach_their_mean_field_optimum() {
+    let xs = ["x1", "x2", "x3", "x4", "x5"];
+    check("sblrc", "y", &xs, false);
+    check("sblri", "y", &xs, false);
+}
