@@ -126,6 +126,21 @@ pub struct SampleArgs {
     pub out: Option<PathBuf>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    pub rows: RowsArgs,
+}
+
+/// Data rows that draws are conditioned on (`sample`, `predict`).
+#[derive(Debug, Clone, Args)]
+pub struct RowsArgs {
+    /// Rows (CSV, `-` for stdin) whose covariates the draws are conditioned on; `-n`
+    /// draws are made per row.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// The data declarations to draw, comma-separated (default: every likelihood
+    /// target); every other data declaration is read from `--data`.
+    #[arg(long, value_delimiter = ',', requires = "data")]
+    pub outputs: Option<Vec<String>>,
 }
 
 /// Guide settings that override the model's `guide { ... }` block (SPEC section 3).

@@ -1,7 +1,7 @@
 //! One function per subcommand, each from a validated configuration to its output.
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +12,7 @@ use crate::infer::evaluate;
 use crate::infer::fit::{self, FitRequest, column_specs};
 use crate::infer::fitfile::{FitFile, check_target, write_atomically_with};
 use crate::infer::limits;
-use crate::infer::sample::Sampler;
+use crate::infer::sample::{Conditions, Sampler};
 use crate::infer::train::{Observer, Progress};
 use crate::ir::{render_dot, render_text};
 use crate::lower::log_joint_graph;
@@ -75,6 +75,11 @@ pub fn graph(config: &GraphConfig) -> Result<(), Failure> {
 
 fn load_data(path: &Path, loaded: &Loaded) -> Result<Dataset, Failure> {
     let data = data::load(path, &column_specs(loaded))?;
+    note_ignored(path, &data);
+    Ok(data)
+}
+
+fn note_ignored(path: &Path, data: &Dataset) {
     if !data.ignored.is_empty() {
         let _ = writeln!(
             io::stderr(),
@@ -83,7 +88,6 @@ fn load_data(path: &Path, loaded: &Loaded) -> Result<Dataset, Failure> {
             data.ignored.join(", ")
         );
     }
-    Ok(data)
 }
 
 /// The fit's observer: draws the progress bar and relays Ctrl-C to the training loop.
@@ -223,11 +227,54 @@ pub fn eval(config: &EvalConfig) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The bytes of a data file, or of stdin for `-`.
+fn read_rows(path: &Path) -> Result<Vec<u8>, Failure> {
+    let read = if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        io::stdin().lock().read_to_end(&mut bytes).map(|_| bytes)
+    } else {
+        std::fs::read(path)
+    };
+    read.map_err(|source| {
+        Failure::from(data::DataError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    })
+}
+
+/// The rows `--data` names, conditioned on as `--outputs` says.
+fn conditions(
+    refit: &fit::Refit,
+    train_rows: usize,
+    path: &Path,
+    outputs: Option<&[String]>,
+) -> Result<Conditions, Failure> {
+    let bytes = read_rows(path)?;
+    let loaded = &refit.loaded;
+    let c = Conditions::read(
+        path,
+        &bytes,
+        &loaded.model,
+        &loaded.info,
+        &column_specs(loaded),
+        outputs,
+        train_rows,
+    )?;
+    note_ignored(path, &c.data);
+    Ok(c)
+}
+
 pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
     let interrupted = Arc::new(AtomicBool::new(false));
     catch_interrupts(&interrupted)?;
     let file = FitFile::read(&config.fit)?;
     let refit = fit::rebuild(&file)?;
+    let conditions = config
+        .data
+        .as_deref()
+        .map(|p| conditions(&refit, file.train_rows, p, config.outputs.as_deref()))
+        .transpose()?;
     let chunk = usize::try_from(config.n).unwrap_or(usize::MAX);
     let mut sampler = Sampler::new(
         &refit.loaded.model,
@@ -236,13 +283,15 @@ pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
         &file.params,
         chunk,
         config.seed,
+        conditions.as_ref().map(|c| (c, config.n)),
     )?;
+    let n = sampler.total().unwrap_or(config.n);
     match &config.out {
         Some(path) => {
             // A draw's own failure is kept here, to be reported as itself.
             let mut draw_failure = None;
             let written = write_atomically_with(path, |w| {
-                match write_draws(&mut sampler, config.n, &interrupted, w) {
+                match write_draws(&mut sampler, n, &interrupted, w) {
                     Ok(()) => Ok(()),
                     Err(Failure::Output(e)) => Err(e),
                     Err(other) => {
@@ -259,12 +308,7 @@ pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
                 source,
             })?;
         }
-        None => write_draws(
-            &mut sampler,
-            config.n,
-            &interrupted,
-            &mut io::stdout().lock(),
-        )?,
+        None => write_draws(&mut sampler, n, &interrupted, &mut io::stdout().lock())?,
     }
     Ok(())
 }
@@ -291,8 +335,13 @@ fn write_draws(
             )));
         }
         let k = left.min(sampler.chunk() as u64) as usize;
-        let rows = sampler.draw(k)?;
-        for row in rows.chunks(width) {
+        let rows = sampler.draw(k)?.to_vec();
+        let data_rows = sampler.rows_of_chunk();
+        for (i, row) in rows.chunks(width).enumerate() {
+            if let Some(r) = data_rows.get(i) {
+                csv.write_field((r + 1).to_string())
+                    .map_err(Failure::output)?;
+            }
             for v in row {
                 cell.clear();
                 let _ = write!(cell, "{v}");

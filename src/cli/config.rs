@@ -216,6 +216,9 @@ pub struct SampleConfig {
     pub n: u64,
     pub out: Option<PathBuf>,
     pub seed: u64,
+    /// `--data`, `-` for stdin.
+    pub data: Option<PathBuf>,
+    pub outputs: Option<Vec<String>>,
 }
 
 impl From<SampleArgs> for SampleConfig {
@@ -225,6 +228,8 @@ impl From<SampleArgs> for SampleConfig {
             n: args.n,
             out: args.out,
             seed: args.seed,
+            data: args.rows.data,
+            outputs: args.rows.outputs,
         }
     }
 }
