@@ -13,7 +13,7 @@ use crate::check::{Activation, FlowSpec, GlobalsMode, SettingError};
 use crate::infer::train::{DEFAULT_BATCH, FitOptions};
 use crate::objective::KlMode;
 
-use super::config::{DEFAULT_DRAWS, DEFAULT_IWAE};
+use super::config::{DEFAULT_DRAWS, DEFAULT_ENCODE_DRAWS, DEFAULT_IWAE, DEFAULT_PREDICT_DRAWS};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,6 +41,49 @@ pub enum Command {
     Eval(EvalArgs),
     /// Draw from the fitted generative model.
     Sample(SampleArgs),
+    /// The guide's mean and sd of every local latent, per data row.
+    Encode(EncodeArgs),
+    /// The posterior predictive mean (and class probabilities) of the outputs, per row.
+    Predict(PredictArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// A fit file written by `vic fit --out`.
+    pub fit: PathBuf,
+    /// The rows to encode (CSV with every data declaration; `-` for stdin).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Guide draws per row where a latent's mean and sd are estimated (a transform or a
+    /// flow after the Gaussian).
+    #[arg(long, default_value_t = DEFAULT_ENCODE_DRAWS)]
+    pub draws: usize,
+    /// Write the CSV to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A fit file written by `vic fit --out`.
+    pub fit: PathBuf,
+    /// The rows whose outputs to predict (CSV with the covariates; `-` for stdin).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The data declarations to predict, comma-separated (default: every likelihood
+    /// target).
+    #[arg(long, value_delimiter = ',')]
+    pub outputs: Option<Vec<String>>,
+    /// Posterior predictive draws per row behind each mean.
+    #[arg(long, default_value_t = DEFAULT_PREDICT_DRAWS)]
+    pub draws: u64,
+    /// Write the CSV to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

@@ -8,19 +8,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::check::summary;
 use crate::infer::data::{self, Dataset};
-use crate::infer::evaluate;
 use crate::infer::fit::{self, FitRequest, column_specs};
 use crate::infer::fitfile::{FitFile, check_target, write_atomically_with};
 use crate::infer::limits;
-use crate::infer::sample::{Conditions, Sampler};
+use crate::infer::sample::{Conditions, Sampler, likelihood_targets};
 use crate::infer::train::{Observer, Progress};
+use crate::infer::{encode, evaluate, predict};
 use crate::ir::{render_dot, render_text};
 use crate::lower::log_joint_graph;
 use crate::objective::{self, ElboOptions, KlMode, Objective};
 use crate::source::{Loaded, load};
 
 use super::Failure;
-use super::config::{EvalConfig, FitConfig, GraphConfig, SampleConfig};
+use super::config::{
+    DEFAULT_PREDICT_DRAWS, EvalConfig, FitConfig, GraphConfig, RowsConfig, SampleConfig,
+};
 use super::error::Error;
 use super::report::{
     eval_report, fit_json, fit_summary, interrupted_message, non_finite_message, progress_bar,
@@ -220,11 +222,49 @@ pub fn eval(config: &EvalConfig) -> Result<(), Failure> {
             )
         })
         .transpose()?;
-    let text = eval_report(data.rows, &estimate, iwae.map(|v| (k, v)), config.json);
+    let scores = predictive_scores(&refit, &file, &data, config.seed)?;
+    let text = eval_report(
+        data.rows,
+        &estimate,
+        iwae.map(|v| (k, v)),
+        &scores,
+        config.json,
+    );
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes()).map_err(Failure::output)?;
     out.flush().map_err(Failure::output)?;
     Ok(())
+}
+
+/// How well the posterior predictive mean of each likelihood target matches `data`,
+/// for a model with covariates (a model without them has nothing to predict from).
+fn predictive_scores(
+    refit: &fit::Refit,
+    file: &FitFile,
+    data: &Dataset,
+    seed: u64,
+) -> Result<Vec<predict::Score>, Failure> {
+    let (model, info) = (&refit.loaded.model, &refit.loaded.info);
+    let outputs = likelihood_targets(model, info);
+    if outputs.len() == data.columns.len() {
+        return Ok(Vec::new());
+    }
+    let conditions = Conditions {
+        data: data.clone(),
+        outputs,
+        complete: false,
+        train_rows: file.train_rows,
+    };
+    let prediction = predict::predict(
+        model,
+        info,
+        &refit.elbo,
+        &file.params,
+        &conditions,
+        DEFAULT_PREDICT_DRAWS,
+        seed,
+    )?;
+    Ok(predict::score(&prediction, &conditions))
 }
 
 /// The bytes of a data file, or of stdin for `-`.
@@ -353,4 +393,88 @@ fn write_draws(
     }
     csv.flush().map_err(Failure::output)?;
     Ok(())
+}
+
+/// Writes a per-row table (`row` first, 1-based) as CSV to `out` or stdout.
+fn write_table(header: &[String], values: &[f64], out: Option<&Path>) -> Result<(), Failure> {
+    let width = header.len().saturating_sub(1).max(1);
+    let write = |w: &mut dyn Write| -> Result<(), csv::Error> {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record(header)?;
+        for (r, row) in values.chunks(width).enumerate() {
+            csv.write_field((r + 1).to_string())?;
+            for v in row {
+                csv.write_field(format!("{v}"))?;
+            }
+            csv.write_record(None::<&[u8]>)?;
+        }
+        csv.flush()?;
+        Ok(())
+    };
+    match out {
+        Some(path) => {
+            write_atomically_with(path, |w| write(w).map_err(io::Error::from)).map_err(|source| {
+                Failure::from(Error::Write {
+                    path: path.to_owned(),
+                    source,
+                })
+            })
+        }
+        None => write(&mut io::stdout().lock()).map_err(Failure::output),
+    }
+}
+
+pub fn encode(config: &RowsConfig) -> Result<(), Failure> {
+    let file = FitFile::read(&config.fit)?;
+    let refit = fit::rebuild(&file)?;
+    let bytes = read_rows(&config.data)?;
+    let data = data::parse(&config.data, &bytes, &column_specs(&refit.loaded))?;
+    note_ignored(&config.data, &data);
+    let encoding = encode::encode(
+        &refit.elbo,
+        &refit.loaded.info,
+        &file.params,
+        &data,
+        file.train_rows,
+        config.draws as usize,
+        config.seed,
+    )?;
+    if !encoding.omitted.is_empty() {
+        let _ = writeln!(
+            io::stderr(),
+            "note: the free locals {} exist only for the {} training rows; this file has {} rows, so they are left out",
+            encoding.omitted.join(", "),
+            file.train_rows,
+            data.rows
+        );
+    }
+    if encoding.header.len() == 1 {
+        return Err(Error::Usage("the model has no local latents to encode".to_string()).into());
+    }
+    write_table(&encoding.header, &encoding.values, config.out.as_deref())
+}
+
+pub fn predict(config: &RowsConfig) -> Result<(), Failure> {
+    let file = FitFile::read(&config.fit)?;
+    let refit = fit::rebuild(&file)?;
+    let c = conditions(
+        &refit,
+        file.train_rows,
+        &config.data,
+        config.outputs.as_deref(),
+    )?;
+    let prediction = predict::predict(
+        &refit.loaded.model,
+        &refit.loaded.info,
+        &refit.elbo,
+        &file.params,
+        &c,
+        config.draws,
+        config.seed,
+    )?;
+    write_table(
+        &prediction.header,
+        &prediction.values,
+        config.out.as_deref(),
+    )
 }

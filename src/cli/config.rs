@@ -13,13 +13,17 @@ use crate::infer::limits;
 use crate::infer::train::FitOptions;
 use crate::objective::KlMode;
 
-use super::args::{EvalArgs, FitArgs, GraphArgs, GuideArgs, SampleArgs};
+use super::args::{EncodeArgs, EvalArgs, FitArgs, GraphArgs, GuideArgs, PredictArgs, SampleArgs};
 use super::error::Error;
 
 /// `vic eval --iwae`'s default.
 pub const DEFAULT_IWAE: usize = 100;
 /// `vic sample -n`'s default.
 pub const DEFAULT_DRAWS: u64 = 16;
+/// `vic encode --draws`'s default: the Monte Carlo error of a mean is sd/32.
+pub const DEFAULT_ENCODE_DRAWS: usize = 1000;
+/// `vic predict --draws`'s default (and the draws behind `vic eval`'s scores).
+pub const DEFAULT_PREDICT_DRAWS: u64 = 1000;
 
 /// The most rows one pass of a graph may be asked for (`--samples` times the batch,
 /// `--iwae`), checked before any file is read. At 10 million rows a graph of only 54
@@ -231,5 +235,58 @@ impl From<SampleArgs> for SampleConfig {
             data: args.rows.data,
             outputs: args.rows.outputs,
         }
+    }
+}
+
+/// `vic encode` and `vic predict`: `--draws` between 1 and [`MAX_PASS_ROWS`].
+#[derive(Debug)]
+pub struct RowsConfig {
+    pub fit: PathBuf,
+    pub data: PathBuf,
+    pub outputs: Option<Vec<String>>,
+    pub draws: u64,
+    pub out: Option<PathBuf>,
+    pub seed: u64,
+}
+
+fn check_draws(draws: u64) -> Result<(), Error> {
+    at_least_one("--draws", draws, "")?;
+    if draws > MAX_PASS_ROWS as u64 {
+        return Err(usage(format!(
+            "`--draws {draws}` is more than the limit of {MAX_PASS_ROWS}"
+        )));
+    }
+    Ok(())
+}
+
+impl TryFrom<EncodeArgs> for RowsConfig {
+    type Error = Error;
+
+    fn try_from(args: EncodeArgs) -> Result<RowsConfig, Error> {
+        check_draws(args.draws as u64)?;
+        Ok(RowsConfig {
+            fit: args.fit,
+            data: args.data,
+            outputs: None,
+            draws: args.draws as u64,
+            out: args.out,
+            seed: args.seed,
+        })
+    }
+}
+
+impl TryFrom<PredictArgs> for RowsConfig {
+    type Error = Error;
+
+    fn try_from(args: PredictArgs) -> Result<RowsConfig, Error> {
+        check_draws(args.draws)?;
+        Ok(RowsConfig {
+            fit: args.fit,
+            data: args.data,
+            outputs: args.outputs,
+            draws: args.draws,
+            out: args.out,
+            seed: args.seed,
+        })
     }
 }

@@ -7,6 +7,9 @@ use std::path::Path;
 
 use crate::diag::{Diagnostic, render};
 use crate::infer::evaluate::ElboEstimate;
+use crate::infer::predict::Score;
+
+use super::config::DEFAULT_PREDICT_DRAWS;
 use crate::infer::fitfile::FitFile;
 use crate::infer::train::NonFinite;
 use crate::source::Loaded;
@@ -140,6 +143,7 @@ pub fn eval_report(
     rows: usize,
     estimate: &ElboEstimate,
     iwae: Option<(usize, f64)>,
+    scores: &[Score],
     json: bool,
 ) -> String {
     use std::fmt::Write as _;
@@ -156,9 +160,24 @@ pub fn eval_report(
             "log p(x) per row (importance-weighted, K = {k}): {v:.4}"
         );
     }
+    for s in scores {
+        let metric = if s.metric == "rmse" { "RMSE" } else { s.metric };
+        let _ = writeln!(
+            text,
+            "{metric} of `{}` (posterior predictive mean, {DEFAULT_PREDICT_DRAWS} draws per row): {:.4}",
+            s.name, s.value
+        );
+    }
     if json {
         let iwae = iwae.map(|(_, v)| v);
-        let value = serde_json::json!({ "rows": rows, "elbo": estimate.per_row, "iwae": iwae });
+        let mut value = serde_json::json!({ "rows": rows, "elbo": estimate.per_row, "iwae": iwae });
+        if !scores.is_empty() {
+            let scores: serde_json::Map<String, serde_json::Value> = scores
+                .iter()
+                .map(|s| (s.name.clone(), serde_json::json!({ s.metric: s.value })))
+                .collect();
+            value["scores"] = serde_json::Value::Object(scores);
+        }
         let _ = writeln!(text, "{value}");
     }
     text

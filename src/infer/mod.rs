@@ -5,10 +5,12 @@
 
 pub mod adam;
 pub mod data;
+pub mod encode;
 pub mod evaluate;
 pub mod fit;
 pub mod fitfile;
 pub mod limits;
+pub mod predict;
 pub mod sample;
 pub mod schedule;
 pub mod session;
