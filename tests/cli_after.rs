@@ -273,3 +273,140 @@ fn eight_schools_free_locals_come_from_their_table_on_the_training_rows() {
         "{err}"
     );
 }
+
+/// A CmdStan `variational` output file as the CmdStan guide shows one for the
+/// `bernoulli` example (shortened): config comments, the header, the adaptation
+/// comments, the approximation's mean with zero diagnostics, then the draws.
+const CMDSTAN_VARIATIONAL: &str = "\
+# stan_version_major = 2
+# model = bernoulli_model
+# method = variational
+#   variational
+#     algorithm = meanfield (Default)
+#     output_samples = 1000 (Default)
+lp__,log_p__,log_g__,theta
+# Stepsize adaptation complete.
+# eta = 1
+0,0,0,0.214911
+0,-6.92262,-0.0379694,0.208191
+0,-6.83052,-0.0182236,0.225866
+";
+
+/// Reads a CmdStan CSV as CmdStan's readers do: comment lines skipped, then the header,
+/// the mean row and the draws.
+fn read_cmdstan(text: &str) -> (Vec<String>, Vec<Vec<f64>>) {
+    let data: String = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    table(&data)
+}
+
+/// The comment lines, in order, before and after the header.
+fn comments(text: &str) -> (Vec<&str>, Vec<&str>) {
+    let header = text.lines().position(|l| !l.starts_with('#')).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let after = lines[header + 1..]
+        .iter()
+        .take_while(|l| l.starts_with('#'))
+        .copied();
+    (lines[..header].to_vec(), after.collect())
+}
+
+#[test]
+fn summary_and_cmdstan_draws_of_globals_params_and_lets() {
+    let dir = scratch("cli_after_draws");
+    let model = dir.join("schools_mean.vi");
+    std::fs::write(
+        &model,
+        "data y: real\ndata sigma: positive\nparam shift: real = 0.5\n\
+         global mu: real ~ Normal(0, 5)\nglobal tau: positive ~ HalfCauchy(5)\n\
+         latent eta: real ~ Normal(0, 1)\nlet theta = mu + tau * eta\n\
+         let spread = [tau, 2 * tau]\n\
+         y ~ Normal(theta + shift, sigma)\nguide { eta: free }\n",
+    )
+    .unwrap();
+    let fit = dir.join("fit.json");
+    let run = vic(&[
+        "fit",
+        path(&model),
+        "--data",
+        &example("data/eight_schools.csv"),
+        "--epochs",
+        "500",
+        "--out",
+        path(&fit),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let fit_text = stdout(&run);
+    let summary = vic(&["summary", path(&fit)]);
+    assert!(summary.status.success(), "{}", stderr(&summary));
+    // `vic summary` prints again what `vic fit` printed.
+    assert_eq!(stdout(&summary), fit_text);
+    let table_text: String = fit_text
+        .lines()
+        .skip_while(|l| !l.starts_with("posterior"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    insta::assert_snapshot!("summary_names", {
+        // Names and kinds only: the figures depend on the fit.
+        table_text
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+
+    let json = vic(&["summary", path(&fit), "--json"]);
+    let json: serde_json::Value =
+        serde_json::from_str(stdout(&json).lines().last().unwrap()).unwrap();
+    let rows = json["summary"].as_array().unwrap();
+
+    let draws = dir.join("draws.csv");
+    let out = vic(&["draws", path(&fit), "-n", "4000", "--out", path(&draws)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&draws).unwrap();
+    let (ours_before, ours_after) = comments(&text);
+    let (theirs_before, theirs_after) = comments(CMDSTAN_VARIATIONAL);
+    assert!(ours_before.contains(&"# method = variational"));
+    assert!(theirs_before.contains(&"# method = variational"));
+    assert_eq!(ours_after, theirs_after);
+    let (header, values) = read_cmdstan(&text);
+    let (their_header, their_values) = read_cmdstan(CMDSTAN_VARIATIONAL);
+    assert_eq!(&header[..3], &their_header[..3]);
+    assert_eq!(&header[3..], ["shift", "mu", "tau", "spread.1", "spread.2"]);
+    assert_eq!(values.len(), 1 + 4000);
+    assert_eq!(their_values[0][..3], [0.0, 0.0, 0.0]);
+    assert_eq!(values[0][..3], [0.0, 0.0, 0.0]);
+    for (j, name) in ["shift", "mu", "tau", "spread[0]", "spread[1]"]
+        .iter()
+        .enumerate()
+    {
+        let col: Vec<f64> = values[1..].iter().map(|r| r[3 + j]).collect();
+        let mean = col.iter().sum::<f64>() / col.len() as f64;
+        // The first row is the draws' mean.
+        assert!(
+            (values[0][3 + j] - mean).abs() < 1e-6 * (1.0 + mean.abs()),
+            "{name}"
+        );
+        let row = rows
+            .iter()
+            .find(|r| r["name"] == *name)
+            .expect("summarized");
+        let (m, sd) = (row["mean"].as_f64().unwrap(), row["sd"].as_f64().unwrap());
+        // Independent draws of the same guide: within 5 Monte Carlo errors.
+        assert!(
+            (mean - m).abs() <= 5.0 * sd / 4000f64.sqrt() + 1e-6,
+            "{name}: {mean} vs {m}"
+        );
+    }
+    let tau: Vec<f64> = values[1..].iter().map(|r| r[5]).collect();
+    let spread2: Vec<f64> = values[1..].iter().map(|r| r[7]).collect();
+    assert!(
+        tau.iter()
+            .zip(&spread2)
+            .all(|(t, s)| (2.0 * t - s).abs() < 1e-4)
+    );
+}

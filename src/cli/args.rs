@@ -13,7 +13,9 @@ use crate::check::{Activation, FlowSpec, GlobalsMode, SettingError};
 use crate::infer::train::{DEFAULT_BATCH, FitOptions};
 use crate::objective::KlMode;
 
-use super::config::{DEFAULT_DRAWS, DEFAULT_ENCODE_DRAWS, DEFAULT_IWAE, DEFAULT_PREDICT_DRAWS};
+use super::config::{
+    DEFAULT_CMDSTAN_DRAWS, DEFAULT_DRAWS, DEFAULT_ENCODE_DRAWS, DEFAULT_IWAE, DEFAULT_PREDICT_DRAWS,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +47,33 @@ pub enum Command {
     Encode(EncodeArgs),
     /// The posterior predictive mean (and class probabilities) of the outputs, per row.
     Predict(PredictArgs),
+    /// Print a fit file's figures and posterior summary again.
+    Summary(SummaryArgs),
+    /// Write guide draws of the globals, params and global lets as CmdStan CSV.
+    Draws(DrawsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// A fit file written by `vic fit --out`.
+    pub fit: PathBuf,
+    /// End stdout with one JSON object of the results.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DrawsArgs {
+    /// A fit file written by `vic fit --out`.
+    pub fit: PathBuf,
+    /// The number of draws.
+    #[arg(short = 'n', default_value_t = DEFAULT_CMDSTAN_DRAWS)]
+    pub n: usize,
+    /// Write the CSV to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

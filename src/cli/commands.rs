@@ -6,14 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::check::summary;
+use crate::check::summary as check_summary;
 use crate::infer::data::{self, Dataset};
 use crate::infer::fit::{self, FitRequest, column_specs};
 use crate::infer::fitfile::{FitFile, check_target, write_atomically_with};
 use crate::infer::limits;
 use crate::infer::sample::{Conditions, Sampler, likelihood_targets};
 use crate::infer::train::{Observer, Progress};
-use crate::infer::{encode, evaluate, predict};
+use crate::infer::{encode, evaluate, predict, summary};
 use crate::ir::{render_dot, render_text};
 use crate::lower::log_joint_graph;
 use crate::objective::{self, ElboOptions, KlMode, Objective};
@@ -21,7 +21,8 @@ use crate::source::{Loaded, load};
 
 use super::Failure;
 use super::config::{
-    DEFAULT_PREDICT_DRAWS, EvalConfig, FitConfig, GraphConfig, RowsConfig, SampleConfig,
+    DEFAULT_PREDICT_DRAWS, DrawsConfig, EvalConfig, FitConfig, GraphConfig, RowsConfig,
+    SampleConfig, SummaryConfig,
 };
 use super::error::Error;
 use super::report::{
@@ -32,7 +33,7 @@ pub fn check(path: &Path) -> Result<(), Failure> {
     let loaded = load(path)?;
     warn(&loaded);
     let mut out = io::stdout().lock();
-    write!(out, "{}", summary(&loaded.model, &loaded.info)).map_err(Failure::output)?;
+    write!(out, "{}", check_summary(&loaded.model, &loaded.info)).map_err(Failure::output)?;
     out.flush().map_err(Failure::output)?;
     Ok(())
 }
@@ -176,10 +177,11 @@ pub fn fit(config: &FitConfig) -> Result<(), Failure> {
     if let Some(out) = out {
         report.file.write(out)?;
     }
+    let posterior = posterior(&loaded, &report.elbo, &report.file)?;
     let mut stdout = io::stdout().lock();
-    write!(stdout, "{}", fit_summary(&report.file)).map_err(Failure::output)?;
+    write!(stdout, "{}", fit_summary(&report.file, &posterior)).map_err(Failure::output)?;
     if config.json {
-        writeln!(stdout, "{}", fit_json(&report.file)).map_err(Failure::output)?;
+        writeln!(stdout, "{}", fit_json(&report.file, &posterior)).map_err(Failure::output)?;
     }
     stdout.flush().map_err(Failure::output)?;
     if let Some(nf) = &report.non_finite {
@@ -477,4 +479,71 @@ pub fn predict(config: &RowsConfig) -> Result<(), Failure> {
         &prediction.values,
         config.out.as_deref(),
     )
+}
+
+/// The posterior summary of a fit: [`summary::SUMMARY_DRAWS`] guide draws with the
+/// fit's own seed, so `vic summary` prints exactly what `vic fit` printed.
+fn posterior(
+    loaded: &Loaded,
+    elbo: &objective::ElboGraph,
+    file: &FitFile,
+) -> Result<summary::Summary, Failure> {
+    let draws = summary::draw(
+        &loaded.model,
+        &loaded.info,
+        elbo,
+        &file.params,
+        summary::SUMMARY_DRAWS,
+        file.options.seed,
+    )?;
+    Ok(summary::summarize(&draws))
+}
+
+pub fn summary(config: &SummaryConfig) -> Result<(), Failure> {
+    let file = FitFile::read(&config.fit)?;
+    let refit = fit::rebuild(&file)?;
+    let posterior = posterior(&refit.loaded, &refit.elbo, &file)?;
+    let mut stdout = io::stdout().lock();
+    write!(stdout, "{}", fit_summary(&file, &posterior)).map_err(Failure::output)?;
+    if config.json {
+        writeln!(stdout, "{}", fit_json(&file, &posterior)).map_err(Failure::output)?;
+    }
+    stdout.flush().map_err(Failure::output)?;
+    Ok(())
+}
+
+pub fn draws(config: &DrawsConfig) -> Result<(), Failure> {
+    let file = FitFile::read(&config.fit)?;
+    let refit = fit::rebuild(&file)?;
+    let draws = summary::draw(
+        &refit.loaded.model,
+        &refit.loaded.info,
+        &refit.elbo,
+        &file.params,
+        config.n,
+        config.seed,
+    )?;
+    let comments = [
+        format!("vic {} draws from the guide of `{}`", env!("CARGO_PKG_VERSION"), config.fit.display()),
+        "model = ".to_string() + &file.model_file,
+        "method = variational".to_string(),
+        "  variational".to_string(),
+        format!(
+            "    algorithm = {}",
+            if file.guide.globals == "full" { "fullrank" } else { "meanfield" }
+        ),
+        format!("    output_samples = {}", config.n),
+        format!("seed = {}", config.seed),
+        "lp__ is 0 as in CmdStan; log_p__ and log_g__ are 0: a fit file holds no data".to_string(),
+        "the first row is the mean of the draws, as CmdStan's first row is the approximation's mean".to_string(),
+    ];
+    let write = |w: &mut dyn Write| summary::write_cmdstan_csv(&draws, &comments, w);
+    match &config.out {
+        Some(path) => write_atomically_with(path, |w| write(w)).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?,
+        None => write(&mut io::stdout().lock()).map_err(Failure::output)?,
+    }
+    Ok(())
 }

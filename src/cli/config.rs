@@ -13,13 +13,20 @@ use crate::infer::limits;
 use crate::infer::train::FitOptions;
 use crate::objective::KlMode;
 
-use super::args::{EncodeArgs, EvalArgs, FitArgs, GraphArgs, GuideArgs, PredictArgs, SampleArgs};
+use super::args::{
+    DrawsArgs, EncodeArgs, EvalArgs, FitArgs, GraphArgs, GuideArgs, PredictArgs, SampleArgs,
+    SummaryArgs,
+};
 use super::error::Error;
 
 /// `vic eval --iwae`'s default.
 pub const DEFAULT_IWAE: usize = 100;
 /// `vic sample -n`'s default.
 pub const DEFAULT_DRAWS: u64 = 16;
+/// `vic draws -n`'s default: CmdStan's `output_samples`.
+pub const DEFAULT_CMDSTAN_DRAWS: usize = 1000;
+/// The most draws `vic draws` keeps in memory (8 bytes per value).
+pub const MAX_CMDSTAN_DRAWS: usize = 1_000_000;
 /// `vic encode --draws`'s default: the Monte Carlo error of a mean is sd/32.
 pub const DEFAULT_ENCODE_DRAWS: usize = 1000;
 /// `vic predict --draws`'s default (and the draws behind `vic eval`'s scores).
@@ -285,6 +292,51 @@ impl TryFrom<PredictArgs> for RowsConfig {
             data: args.data,
             outputs: args.outputs,
             draws: args.draws,
+            out: args.out,
+            seed: args.seed,
+        })
+    }
+}
+
+/// `vic summary`.
+#[derive(Debug)]
+pub struct SummaryConfig {
+    pub fit: PathBuf,
+    pub json: bool,
+}
+
+impl From<SummaryArgs> for SummaryConfig {
+    fn from(args: SummaryArgs) -> SummaryConfig {
+        SummaryConfig {
+            fit: args.fit,
+            json: args.json,
+        }
+    }
+}
+
+/// `vic draws`: 1 to [`MAX_CMDSTAN_DRAWS`] draws.
+#[derive(Debug)]
+pub struct DrawsConfig {
+    pub fit: PathBuf,
+    pub n: usize,
+    pub out: Option<PathBuf>,
+    pub seed: u64,
+}
+
+impl TryFrom<DrawsArgs> for DrawsConfig {
+    type Error = Error;
+
+    fn try_from(args: DrawsArgs) -> Result<DrawsConfig, Error> {
+        at_least_one("-n", args.n as u64, "")?;
+        if args.n > MAX_CMDSTAN_DRAWS {
+            return Err(usage(format!(
+                "`-n {}` is more draws than the limit of {MAX_CMDSTAN_DRAWS}",
+                args.n
+            )));
+        }
+        Ok(DrawsConfig {
+            fit: args.fit,
+            n: args.n,
             out: args.out,
             seed: args.seed,
         })

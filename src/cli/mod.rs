@@ -74,6 +74,10 @@ pub fn main() -> ExitCode {
         Command::Predict(args) => config::RowsConfig::try_from(args)
             .map_err(Failure::from)
             .and_then(|c| commands::predict(&c)),
+        Command::Summary(args) => commands::summary(&args.into()),
+        Command::Draws(args) => config::DrawsConfig::try_from(args)
+            .map_err(Failure::from)
+            .and_then(|c| commands::draws(&c)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::diag::{Diagnostic, render};
 use crate::infer::evaluate::ElboEstimate;
 use crate::infer::predict::Score;
+use crate::infer::summary::Summary;
 
 use super::config::DEFAULT_PREDICT_DRAWS;
 use crate::infer::fitfile::FitFile;
@@ -74,7 +75,8 @@ pub fn interrupted_message(file: &FitFile, out: Option<&Path>) -> String {
     )
 }
 
-pub fn fit_summary(file: &FitFile) -> String {
+/// The fit's figures and the posterior table of every global, param and global let.
+pub fn fit_summary(file: &FitFile, posterior: &Summary) -> String {
     use std::fmt::Write as _;
     let f = &file.figures;
     let mut out = String::new();
@@ -87,35 +89,36 @@ pub fn fit_summary(file: &FitFile) -> String {
     if let Some(test) = f.test_elbo {
         let _ = writeln!(out, "test ELBO per row:  {test:.4}");
     }
-    if !f.globals.is_empty() {
+    if !posterior.rows.is_empty() {
         let _ = writeln!(
             out,
-            "\nglobals (posterior, constrained scale, from guide draws):"
+            "\nposterior (constrained scale, {} guide draws; mcse: Monte Carlo error of the mean):",
+            posterior.draws
         );
         let _ = writeln!(
             out,
-            "  {:<12} {:>10} {:>10} {:>10} {:>10}",
-            "name", "mean", "sd", "5%", "95%"
+            "  {:<12} {:<6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "name", "kind", "mean", "sd", "5%", "50%", "95%", "mcse"
         );
-        for g in &f.globals {
-            for j in 0..g.mean.len() {
-                let name = if g.mean.len() == 1 {
-                    g.name.clone()
-                } else {
-                    format!("{}[{j}]", g.name)
-                };
-                let _ = writeln!(
-                    out,
-                    "  {name:<12} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
-                    g.mean[j], g.sd[j], g.q05[j], g.q95[j]
-                );
-            }
+        for (kind, r) in &posterior.rows {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<6} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
+                r.name,
+                kind.keyword(),
+                r.mean,
+                r.sd,
+                r.q05,
+                r.q50,
+                r.q95,
+                r.mcse
+            );
         }
     }
     out
 }
 
-pub fn fit_json(file: &FitFile) -> String {
+pub fn fit_json(file: &FitFile, posterior: &Summary) -> String {
     let f = &file.figures;
     let globals: serde_json::Map<String, serde_json::Value> = f
         .globals
@@ -134,6 +137,15 @@ pub fn fit_json(file: &FitFile) -> String {
         "steps": f.steps,
         "seconds": f.seconds,
         "globals": globals,
+        "summary": posterior
+            .rows
+            .iter()
+            .map(|(kind, r)| {
+                let mut v = serde_json::json!(r);
+                v["kind"] = serde_json::json!(kind.keyword());
+                v
+            })
+            .collect::<Vec<_>>(),
     })
     .to_string()
 }

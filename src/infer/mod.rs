@@ -14,4 +14,5 @@ pub mod predict;
 pub mod sample;
 pub mod schedule;
 pub mod session;
+pub mod summary;
 pub mod train;
