@@ -19,8 +19,8 @@ use std::process::{Command, Output};
 use vic::source::analyze;
 
 const REFERENCE: &str = "docs/language.md";
-const COMMANDS: [&str; 7] = [
-    "check", "graph", "fit", "eval", "sample", "encode", "predict",
+const COMMANDS: [&str; 9] = [
+    "check", "graph", "fit", "eval", "sample", "encode", "predict", "summary", "draws",
 ];
 
 /// One fenced code block.
