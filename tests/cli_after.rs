@@ -410,3 +410,90 @@ fn summary_and_cmdstan_draws_of_globals_params_and_lets() {
             .all(|(t, s)| (2.0 * t - s).abs() < 1e-4)
     );
 }
+
+#[test]
+fn stdin_data_and_models_and_the_smaller_notes() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let with_stdin = |args: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vic"))
+            .args(args)
+            .current_dir(cli_support::data(""))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("vic runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let model = std::fs::read_to_string(cli_support::data(cli_support::MODEL)).unwrap();
+    let check = with_stdin(&["check", "-"], &model);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert_eq!(stdout(&check), stdout(&vic(&["check", cli_support::MODEL])));
+    let both = with_stdin(&["fit", "-", "--data", "-"], &model);
+    assert_error(&both, "only one of the model and the data");
+
+    let dir = scratch("cli_after_small");
+    let fit = dir.join("tiny.json");
+    let run = vic(&[
+        "fit",
+        cli_support::MODEL,
+        "--data",
+        cli_support::CSV,
+        "--epochs",
+        "2",
+        "--kl",
+        "analytic",
+        "--flow",
+        "planar:1",
+        "--out",
+        path(&fit),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("note: `--kl analytic` with the flow `planar(1)` (--flow)"),
+        "{}",
+        stderr(&run)
+    );
+
+    // Columns the model does not read, most of the file: a warning.
+    let csv = std::fs::read_to_string(cli_support::data(cli_support::CSV)).unwrap();
+    let wide: String = csv
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let extra: Vec<String> = (0..5)
+                .map(|j| {
+                    if i == 0 {
+                        format!("extra{j}")
+                    } else {
+                        "1".into()
+                    }
+                })
+                .collect();
+            format!("{l},{}\n", extra.join(","))
+        })
+        .collect();
+    let eval = with_stdin(&["eval", path(&fit), "--data", "-", "--iwae", "0"], &wide);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    assert!(
+        stderr(&eval).contains("warning: the model reads only 3 of the 8 columns of `-`"),
+        "{}",
+        stderr(&eval)
+    );
+    let encode = with_stdin(
+        &["encode", path(&fit), "--data", "-", "--draws", "50"],
+        &csv,
+    );
+    assert!(encode.status.success(), "{}", stderr(&encode));
+    assert_eq!(
+        stdout(&encode).lines().next(),
+        Some("row,mean(z[0]),sd(z[0]),mean(z[1]),sd(z[1])")
+    );
+}

@@ -1,11 +1,12 @@
 //! One function per subcommand, each from a validated configuration to its output.
 
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::check::FlowSpec;
 use crate::check::summary as check_summary;
 use crate::infer::data::{self, Dataset};
 use crate::infer::fit::{self, FitRequest, column_specs};
@@ -17,7 +18,7 @@ use crate::infer::{encode, evaluate, predict, summary};
 use crate::ir::{render_dot, render_text};
 use crate::lower::log_joint_graph;
 use crate::objective::{self, ElboOptions, KlMode, Objective};
-use crate::source::{Loaded, load};
+use crate::source::{Loaded, SourceError, analyze, load};
 
 use super::Failure;
 use super::config::{
@@ -29,8 +30,21 @@ use super::report::{
     eval_report, fit_json, fit_summary, interrupted_message, non_finite_message, progress_bar,
 };
 
+/// Loads a model file, or the model text on stdin for `-`.
+fn load_model(path: &Path) -> Result<Loaded, Failure> {
+    if path != Path::new("-") {
+        return Ok(load(path)?);
+    }
+    let bytes = read_rows(path)?;
+    let text = String::from_utf8(bytes).map_err(|e| SourceError::NotUtf8 {
+        path: path.to_owned(),
+        offset: e.utf8_error().valid_up_to(),
+    })?;
+    Ok(analyze("<stdin>", text)?)
+}
+
 pub fn check(path: &Path) -> Result<(), Failure> {
-    let loaded = load(path)?;
+    let loaded = load_model(path)?;
     warn(&loaded);
     let mut out = io::stdout().lock();
     write!(out, "{}", check_summary(&loaded.model, &loaded.info)).map_err(Failure::output)?;
@@ -45,7 +59,7 @@ fn warn(loaded: &Loaded) {
 }
 
 pub fn graph(config: &GraphConfig) -> Result<(), Failure> {
-    let loaded = load(&config.model)?;
+    let loaded = load_model(&config.model)?;
     warn(&loaded);
     let graph = if config.guide {
         let spec = config.overrides.apply(&loaded.info.guide);
@@ -76,14 +90,31 @@ pub fn graph(config: &GraphConfig) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Reads a data file (`-`: stdin) for `loaded`'s model.
 fn load_data(path: &Path, loaded: &Loaded) -> Result<Dataset, Failure> {
-    let data = data::load(path, &column_specs(loaded))?;
+    let specs = column_specs(loaded);
+    let data = if path == Path::new("-") {
+        data::parse(path, &read_rows(path)?, &specs)?
+    } else {
+        data::load(path, &specs)?
+    };
     note_ignored(path, &data);
     Ok(data)
 }
 
+/// Says which columns the model does not read; when they are most of the file, warns
+/// that it is likely not data for this model (MNIST columns for a digits model).
 fn note_ignored(path: &Path, data: &Dataset) {
-    if !data.ignored.is_empty() {
+    let read: usize = data.columns.iter().map(|c| c.spec.width()).sum();
+    if data.ignored.len() > read {
+        let _ = writeln!(
+            io::stderr(),
+            "warning: the model reads only {read} of the {} columns of `{}`; the other {} were ignored (is this data for this model?)",
+            read + data.ignored.len(),
+            path.display(),
+            data.ignored.len()
+        );
+    } else if !data.ignored.is_empty() {
         let _ = writeln!(
             io::stderr(),
             "note: `{}` has columns the model does not read: {}",
@@ -93,14 +124,36 @@ fn note_ignored(path: &Path, data: &Dataset) {
     }
 }
 
-/// The fit's observer: draws the progress bar and relays Ctrl-C to the training loop.
+/// How often a fit whose stderr is not a terminal logs a progress line: a short fit
+/// leaves no log, a long one a line per interval.
+const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The fit's observer: draws the progress bar (or, when stderr is not a terminal, logs
+/// a plain line every [`LOG_EVERY`]) and relays Ctrl-C to the training loop.
 struct FitObserver {
     bar: Option<indicatif::ProgressBar>,
+    /// When the last plain progress line was written, if they are written at all.
+    log: Option<std::time::Instant>,
     interrupted: Arc<AtomicBool>,
 }
 
 impl Observer for FitObserver {
     fn epoch(&mut self, p: &Progress) {
+        if let Some(last) = &mut self.log
+            && last.elapsed() >= LOG_EVERY
+        {
+            *last = std::time::Instant::now();
+            let of = p.epochs.map(|n| format!("/{n}")).unwrap_or_default();
+            let _ = writeln!(
+                io::stderr(),
+                "epoch {}{of} step {}: ELBO/row {:.4}, {:.0} rows/s, lr {:.1e}",
+                p.epoch,
+                p.step,
+                p.elbo,
+                p.rows_per_second,
+                p.lr
+            );
+        }
         if let Some(bar) = &self.bar {
             if p.epochs.is_none() {
                 bar.set_length(p.epoch as u64 + 1);
@@ -137,13 +190,29 @@ fn catch_interrupts(flag: &Arc<AtomicBool>) -> Result<(), Error> {
 pub fn fit(config: &FitConfig) -> Result<(), Failure> {
     let interrupted = Arc::new(AtomicBool::new(false));
     catch_interrupts(&interrupted)?;
-    let loaded = load(&config.model)?;
+    let stdin = Path::new("-");
+    if config.model == stdin && (config.data == stdin || config.test.as_deref() == Some(stdin)) {
+        return Err(Error::Usage(
+            "only one of the model and the data can be read from stdin (`-`)".to_string(),
+        )
+        .into());
+    }
+    let loaded = load_model(&config.model)?;
     warn(&loaded);
     let guide = config.overrides.apply(&loaded.info.guide);
     loaded
         .info
         .check_param_budget(&guide.encoder_hidden)
         .map_err(|e| Error::Usage(e.to_string()))?;
+    let flows = [("--flow", guide.flow), ("--global-flow", guide.global_flow)];
+    if config.kl == KlMode::Analytic {
+        for (what, flow) in flows.iter().filter(|(_, f)| *f != FlowSpec::None) {
+            let _ = writeln!(
+                io::stderr(),
+                "note: `--kl analytic` with the flow `{flow}` ({what}): a flow makes q non-Gaussian, so the KL of the latents it follows is sampled"
+            );
+        }
+    }
     if let Some(out) = &config.out {
         // Refused now, not after a long training run whose result would then be lost.
         check_target(out).map_err(|source| Error::Write {
@@ -165,8 +234,11 @@ pub fn fit(config: &FitConfig) -> Result<(), Failure> {
         guide,
         kl: config.kl,
     };
+    let bar = progress_bar(request.options.epochs);
+    let log = (bar.is_none() && !io::stderr().is_terminal()).then(std::time::Instant::now);
     let mut observer = FitObserver {
-        bar: progress_bar(request.options.epochs),
+        bar,
+        log,
         interrupted,
     };
     let report = fit::fit(&request, &mut observer)?;
