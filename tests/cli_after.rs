@@ -497,3 +497,85 @@ fn stdin_data_and_models_and_the_smaller_notes() {
         Some("row,mean(z[0]),sd(z[0]),mean(z[1]),sd(z[1])")
     );
 }
+
+/// Decodes a grayscale PNG: (width, height, pixels).
+fn decode_png(path: &Path) -> (usize, usize, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).expect("the PNG exists"),
+    ));
+    let mut reader = decoder.read_info().expect("a PNG header");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a buffer size")];
+    let info = reader.next_frame(&mut pixels).expect("a PNG frame");
+    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    pixels.truncate(info.buffer_size());
+    (info.width as usize, info.height as usize, pixels)
+}
+
+#[test]
+fn digit_grids_as_png() {
+    let dir = scratch("cli_after_png");
+    let fit = fit(
+        &dir,
+        "vae",
+        &example("vae.vi"),
+        &example("data/digits_train.csv"),
+        "10",
+    );
+    let grid = dir.join("grid.png");
+    let out = vic(&["sample", path(&fit), "-n", "16", "--png", path(&grid)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    let (w, h, pixels) = decode_png(&grid);
+    // 4 x 4 cells of 8x8 digits magnified 4 times, with one-pixel lines.
+    assert_eq!((w, h), (4 * 33 + 1, 4 * 33 + 1));
+    let white = pixels.iter().filter(|&&p| p == 255).count();
+    let black = pixels.iter().filter(|&&p| p == 0).count();
+    assert!(
+        white > 16 * 16 * 5 && black > 16 * 16 * 5,
+        "{white} white, {black} black"
+    );
+
+    let rows = dir.join("three.csv");
+    head(&example("data/digits_test.csv"), 3, |_| true, &rows);
+    let pairs = dir.join("pairs.png");
+    let out = vic(&[
+        "sample",
+        path(&fit),
+        "-n",
+        "2",
+        "--data",
+        path(&rows),
+        "--png",
+        path(&pairs),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (w, h, pixels) = decode_png(&pairs);
+    assert_eq!((w, h), (3 * 33 + 1, 3 * 33 + 1));
+    // Each line starts with the original digit.
+    let digits = table(&std::fs::read_to_string(&rows).unwrap()).1;
+    for (r, digit) in digits.iter().enumerate() {
+        for j in 0..64 {
+            let (y, x) = (1 + r * 33 + (j / 8) * 4, 1 + (j % 8) * 4);
+            assert_eq!(
+                f64::from(pixels[y * w + x]),
+                255.0 * digit[j],
+                "row {r} pixel {j}"
+            );
+        }
+    }
+    let no_image = vic(&[
+        "sample",
+        path(&fit),
+        "-n",
+        "2",
+        "--png",
+        path(&grid),
+        "--out",
+        "x",
+    ]);
+    assert_eq!(
+        no_image.status.code(),
+        Some(1),
+        "--png conflicts with --out"
+    );
+}

@@ -198,6 +198,10 @@ pub struct SampleArgs {
     pub out: Option<PathBuf>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Draw a square `bool`/`unit` vector's draws as a PNG image grid instead of CSV
+    /// (with `--data`: each row's original, then its draws).
+    #[arg(long, conflicts_with = "out")]
+    pub png: Option<PathBuf>,
     #[command(flatten)]
     pub rows: RowsArgs,
 }

@@ -8,13 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::check::FlowSpec;
 use crate::check::summary as check_summary;
+use crate::dist::Elem;
 use crate::infer::data::{self, Dataset};
 use crate::infer::fit::{self, FitRequest, column_specs};
 use crate::infer::fitfile::{FitFile, check_target, write_atomically_with};
 use crate::infer::limits;
 use crate::infer::sample::{Conditions, Sampler, likelihood_targets};
 use crate::infer::train::{Observer, Progress};
-use crate::infer::{encode, evaluate, predict, summary};
+use crate::infer::{encode, evaluate, plot, predict, summary};
 use crate::ir::{render_dot, render_text};
 use crate::lower::log_joint_graph;
 use crate::objective::{self, ElboOptions, KlMode, Objective};
@@ -400,6 +401,10 @@ pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
         conditions.as_ref().map(|c| (c, config.n)),
     )?;
     let n = sampler.total().unwrap_or(config.n);
+    if let Some(png) = &config.png {
+        let info = &refit.loaded.info;
+        return picture(&mut sampler, info, conditions.as_ref(), n, png);
+    }
     match &config.out {
         Some(path) => {
             // A draw's own failure is kept here, to be reported as itself.
@@ -424,6 +429,80 @@ pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
         }
         None => write_draws(&mut sampler, n, &interrupted, &mut io::stdout().lock())?,
     }
+    Ok(())
+}
+
+/// The most cells `vic sample --png` draws.
+const MAX_PICTURE_CELLS: u64 = 4096;
+
+/// Draws `n` images of the first drawn square `bool`/`unit` vector into a PNG grid:
+/// about square without data, one line per data row (the original, then its draws)
+/// with it.
+fn picture(
+    sampler: &mut Sampler<'_>,
+    info: &crate::check::ModelInfo,
+    conditions: Option<&Conditions>,
+    n: u64,
+    path: &Path,
+) -> Result<(), Failure> {
+    let image = sampler.groups().iter().find(|g| {
+        let s = info.symbol(g.symbol);
+        matches!(s.elem, Elem::Bool | Elem::Unit) && plot::square_side(g.width).is_some()
+    });
+    let Some(image) = image.cloned() else {
+        return Err(Error::Usage(
+            "`--png` draws a square `bool` or `unit` vector (e.g. `data x: bool[64]`), and this model draws none".to_string(),
+        )
+        .into());
+    };
+    if n > MAX_PICTURE_CELLS {
+        return Err(Error::Usage(format!(
+            "`--png` draws at most {MAX_PICTURE_CELLS} images, not {n}"
+        ))
+        .into());
+    }
+    let side = plot::square_side(image.width).expect("checked above");
+    let width = sampler.width();
+    let mut draws: Vec<Vec<f32>> = Vec::new();
+    let mut rows_of: Vec<usize> = Vec::new();
+    while (draws.len() as u64) < n {
+        let k = (n - draws.len() as u64).min(sampler.chunk() as u64) as usize;
+        let chunk = sampler.draw(k)?.to_vec();
+        rows_of.extend_from_slice(sampler.rows_of_chunk());
+        draws.extend(
+            chunk
+                .chunks(width)
+                .map(|d| d[image.offset..image.offset + image.width].to_vec()),
+        );
+    }
+    let mut cells: Vec<&[f32]> = Vec::new();
+    let columns = match conditions {
+        Some(c) => {
+            let column = c
+                .data
+                .columns
+                .iter()
+                .find(|col| col.spec.name == info.symbol(image.symbol).name)
+                .expect("internal: a drawn image is a data declaration");
+            let per_row = (n as usize) / c.data.rows.max(1);
+            for (i, d) in draws.iter().enumerate() {
+                if i % per_row.max(1) == 0 {
+                    cells.push(column.row(rows_of[i]));
+                }
+                cells.push(d);
+            }
+            per_row + 1
+        }
+        None => {
+            cells.extend(draws.iter().map(Vec::as_slice));
+            (n as f64).sqrt().ceil() as usize
+        }
+    };
+    let grid = plot::grid(&cells, side, columns);
+    write_atomically_with(path, |w| plot::write_png(&grid, w)).map_err(|source| Error::Write {
+        path: path.to_owned(),
+        source,
+    })?;
     Ok(())
 }
 

@@ -230,6 +230,7 @@ pub struct SampleConfig {
     /// `--data`, `-` for stdin.
     pub data: Option<PathBuf>,
     pub outputs: Option<Vec<String>>,
+    pub png: Option<PathBuf>,
 }
 
 impl From<SampleArgs> for SampleConfig {
@@ -241,6 +242,7 @@ impl From<SampleArgs> for SampleConfig {
             seed: args.seed,
             data: args.rows.data,
             outputs: args.rows.outputs,
+            png: args.png,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod evaluate;
 pub mod fit;
 pub mod fitfile;
 pub mod limits;
+pub mod plot;
 pub mod predict;
 pub mod sample;
 pub mod schedule;
