@@ -554,11 +554,11 @@ fn digit_grids_as_png() {
     // Each line starts with the original digit.
     let digits = table(&std::fs::read_to_string(&rows).unwrap()).1;
     for (r, digit) in digits.iter().enumerate() {
-        for j in 0..64 {
+        for (j, value) in digit.iter().enumerate() {
             let (y, x) = (1 + r * 33 + (j / 8) * 4, 1 + (j % 8) * 4);
             assert_eq!(
                 f64::from(pixels[y * w + x]),
-                255.0 * digit[j],
+                255.0 * value,
                 "row {r} pixel {j}"
             );
         }
