@@ -383,6 +383,13 @@ fn conditions(
 pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
     let interrupted = Arc::new(AtomicBool::new(false));
     catch_interrupts(&interrupted)?;
+    for out in config.out.iter().chain(&config.png) {
+        // Refused before any file is read, as `fit` does.
+        check_target(out).map_err(|source| Error::Write {
+            path: out.clone(),
+            source,
+        })?;
+    }
     let file = FitFile::read(&config.fit)?;
     let refit = fit::rebuild(&file)?;
     let conditions = config
