@@ -5,37 +5,7 @@
 
 mod cli_support;
 
-use cli_support::{CSV, FIT_V1, MODEL, scratch, stderr, stdout, vic};
-
-/// Every decimal number in `text` rounded to 3 decimals; integers stay as they are.
-fn round_numbers(text: &str) -> String {
-    let mut out = String::new();
-    let mut token = String::new();
-    let flush = |token: &mut String, out: &mut String| {
-        let is_float = token.contains(['.', 'e']) && token.parse::<f64>().is_ok();
-        if is_float {
-            let v: f64 = token.parse().expect("checked above");
-            out.push_str(&format!("{v:.3}"));
-        } else {
-            out.push_str(token);
-        }
-        token.clear();
-    };
-    for c in text.chars() {
-        let continues = c.is_ascii_digit()
-            || c == '.'
-            || (c == 'e' && !token.is_empty())
-            || (c == '-' && (token.is_empty() || token.ends_with('e')));
-        if continues && !(c == '-' && !token.is_empty() && !token.ends_with('e')) {
-            token.push(c);
-        } else {
-            flush(&mut token, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut token, &mut out);
-    out
-}
+use cli_support::{CSV, FIT_V1, MODEL, round_numbers, scratch, stderr, stdout, vic};
 
 /// The fit summary with its wall-clock time masked.
 fn mask_seconds(text: &str) -> String {

@@ -98,7 +98,10 @@ fn requests_too_large_to_allocate_are_refused() {
 fn sample_zero_prints_the_header_only() {
     let out = vic(&["sample", FIT_V1, "-n", "0"]);
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "x0,x1,x2,s,z0,z1\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "x[0],x[1],x[2],s,z[0],z[1]\n"
+    );
 }
 
 #[test]

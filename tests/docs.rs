@@ -19,7 +19,9 @@ use std::process::{Command, Output};
 use vic::source::analyze;
 
 const REFERENCE: &str = "docs/language.md";
-const COMMANDS: [&str; 5] = ["check", "graph", "fit", "eval", "sample"];
+const COMMANDS: [&str; 9] = [
+    "check", "graph", "fit", "eval", "sample", "encode", "predict", "summary", "draws",
+];
 
 /// One fenced code block.
 struct Block {

@@ -92,7 +92,7 @@ fn sample(
     n: usize,
     seed: u64,
 ) -> Result<Draws, vic::infer::sample::SampleError> {
-    let mut sampler = Sampler::new(model, info, elbo, params, n, seed)?;
+    let mut sampler = Sampler::new(model, info, elbo, params, n, seed, None)?;
     let header = sampler.header().to_vec();
     let width = sampler.width();
     let mut rows = Vec::with_capacity(n);

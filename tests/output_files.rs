@@ -165,9 +165,19 @@ fn sample_out_refuses_a_symlink() {
     ));
     assert_refused(&output, "is a symbolic link");
     assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
-    // A regular target is written.
+    // A regular target is written (eight schools reads the covariate `sigma`, so its
+    // draws are conditioned on the data: 2 per school).
     let output = finish(start(
-        &["sample", "fit.json", "-n", "2", "--out", "fresh.csv"],
+        &[
+            "sample",
+            "fit.json",
+            "-n",
+            "2",
+            "--data",
+            DATA,
+            "--out",
+            "fresh.csv",
+        ],
         &dir,
     ));
     assert!(output.status.success(), "{output:?}");
@@ -176,7 +186,7 @@ fn sample_out_refuses_a_symlink() {
             .unwrap()
             .lines()
             .count(),
-        3
+        1 + 8 * 2
     );
 }
 

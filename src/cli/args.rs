@@ -13,7 +13,9 @@ use crate::check::{Activation, FlowSpec, GlobalsMode, SettingError};
 use crate::infer::train::{DEFAULT_BATCH, FitOptions, Optimizer};
 use crate::objective::KlMode;
 
-use super::config::{DEFAULT_DRAWS, DEFAULT_IWAE};
+use super::config::{
+    DEFAULT_CMDSTAN_DRAWS, DEFAULT_DRAWS, DEFAULT_ENCODE_DRAWS, DEFAULT_IWAE, DEFAULT_PREDICT_DRAWS,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,6 +43,76 @@ pub enum Command {
     Eval(EvalArgs),
     /// Draw from the fitted generative model.
     Sample(SampleArgs),
+    /// The guide's mean and sd of every local latent, per data row.
+    Encode(EncodeArgs),
+    /// The posterior predictive mean (and class probabilities) of the outputs, per row.
+    Predict(PredictArgs),
+    /// Print a fit file's figures and posterior summary again.
+    Summary(SummaryArgs),
+    /// Write guide draws of the globals, params and global lets as CmdStan CSV.
+    Draws(DrawsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// A fit file written by `vic fit --out`.
+    pub fit: PathBuf,
+    /// End stdout with one JSON object of the results.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DrawsArgs {
+    /// A fit file written by `vic fit --out`.
+    pub fit: PathBuf,
+    /// The number of draws.
+    #[arg(short = 'n', default_value_t = DEFAULT_CMDSTAN_DRAWS)]
+    pub n: usize,
+    /// Write the CSV to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// A fit file written by `vic fit --out`.
+    pub fit: PathBuf,
+    /// The rows to encode (CSV with every data declaration; `-` for stdin).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Guide draws per row where a latent's mean and sd are estimated (a transform or a
+    /// flow after the Gaussian).
+    #[arg(long, default_value_t = DEFAULT_ENCODE_DRAWS)]
+    pub draws: usize,
+    /// Write the CSV to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A fit file written by `vic fit --out`.
+    pub fit: PathBuf,
+    /// The rows whose outputs to predict (CSV with the covariates; `-` for stdin).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The data declarations to predict, comma-separated (default: every likelihood
+    /// target).
+    #[arg(long, value_delimiter = ',')]
+    pub outputs: Option<Vec<String>>,
+    /// Posterior predictive draws per row behind each mean.
+    #[arg(long, default_value_t = DEFAULT_PREDICT_DRAWS)]
+    pub draws: u64,
+    /// Write the CSV to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +235,25 @@ pub struct SampleArgs {
     pub out: Option<PathBuf>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Draw a square `bool`/`unit` vector's draws as a PNG image grid instead of CSV
+    /// (with `--data`: each row's original, then its draws).
+    #[arg(long, conflicts_with = "out")]
+    pub png: Option<PathBuf>,
+    #[command(flatten)]
+    pub rows: RowsArgs,
+}
+
+/// Data rows that draws are conditioned on (`sample`, `predict`).
+#[derive(Debug, Clone, Args)]
+pub struct RowsArgs {
+    /// Rows (CSV, `-` for stdin) whose covariates the draws are conditioned on; `-n`
+    /// draws are made per row.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// The data declarations to draw, comma-separated (default: every likelihood
+    /// target); every other data declaration is read from `--data`.
+    #[arg(long, value_delimiter = ',', requires = "data")]
+    pub outputs: Option<Vec<String>>,
 }
 
 /// Guide settings that override the model's `guide { ... }` block (SPEC section 3).

@@ -1,36 +1,54 @@
 //! One function per subcommand, each from a validated configuration to its output.
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::check::summary;
+use crate::check::FlowSpec;
+use crate::check::summary as check_summary;
+use crate::dist::Elem;
 use crate::infer::data::{self, Dataset};
-use crate::infer::evaluate;
 use crate::infer::fit::{self, FitRequest, column_specs};
 use crate::infer::fitfile::{FitFile, check_target, write_atomically_with};
 use crate::infer::limits;
-use crate::infer::sample::Sampler;
+use crate::infer::sample::{Conditions, Sampler, likelihood_targets};
 use crate::infer::train::{Observer, Progress};
+use crate::infer::{encode, evaluate, plot, predict, summary};
 use crate::ir::{render_dot, render_text};
 use crate::lower::log_joint_graph;
 use crate::objective::{self, ElboOptions, KlMode, Objective};
-use crate::source::{Loaded, load};
+use crate::source::{Loaded, SourceError, analyze, load};
 
 use super::Failure;
-use super::config::{EvalConfig, FitConfig, GraphConfig, SampleConfig};
+use super::config::{
+    DEFAULT_PREDICT_DRAWS, DrawsConfig, EvalConfig, FitConfig, GraphConfig, RowsConfig,
+    SampleConfig, SummaryConfig,
+};
 use super::error::Error;
 use super::report::{
     eval_report, fit_json, fit_summary, interrupted_message, non_finite_message, progress_bar,
 };
 
+/// Loads a model file, or the model text on stdin for `-`.
+fn load_model(path: &Path) -> Result<Loaded, Failure> {
+    if path != Path::new("-") {
+        return Ok(load(path)?);
+    }
+    let bytes = read_rows(path)?;
+    let text = String::from_utf8(bytes).map_err(|e| SourceError::NotUtf8 {
+        path: path.to_owned(),
+        offset: e.utf8_error().valid_up_to(),
+    })?;
+    Ok(analyze("<stdin>", text)?)
+}
+
 pub fn check(path: &Path) -> Result<(), Failure> {
-    let loaded = load(path)?;
+    let loaded = load_model(path)?;
     warn(&loaded);
     let mut out = io::stdout().lock();
-    write!(out, "{}", summary(&loaded.model, &loaded.info)).map_err(Failure::output)?;
+    write!(out, "{}", check_summary(&loaded.model, &loaded.info)).map_err(Failure::output)?;
     out.flush().map_err(Failure::output)?;
     Ok(())
 }
@@ -42,7 +60,7 @@ fn warn(loaded: &Loaded) {
 }
 
 pub fn graph(config: &GraphConfig) -> Result<(), Failure> {
-    let loaded = load(&config.model)?;
+    let loaded = load_model(&config.model)?;
     warn(&loaded);
     let graph = if config.guide {
         let spec = config.overrides.apply(&loaded.info.guide);
@@ -73,9 +91,31 @@ pub fn graph(config: &GraphConfig) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Reads a data file (`-`: stdin) for `loaded`'s model.
 fn load_data(path: &Path, loaded: &Loaded) -> Result<Dataset, Failure> {
-    let data = data::load(path, &column_specs(loaded))?;
-    if !data.ignored.is_empty() {
+    let specs = column_specs(loaded);
+    let data = if path == Path::new("-") {
+        data::parse(path, &read_rows(path)?, &specs)?
+    } else {
+        data::load(path, &specs)?
+    };
+    note_ignored(path, &data);
+    Ok(data)
+}
+
+/// Says which columns the model does not read; when they are most of the file, warns
+/// that it is likely not data for this model (MNIST columns for a digits model).
+fn note_ignored(path: &Path, data: &Dataset) {
+    let read: usize = data.columns.iter().map(|c| c.spec.width()).sum();
+    if data.ignored.len() > read {
+        let _ = writeln!(
+            io::stderr(),
+            "warning: the model reads only {read} of the {} columns of `{}`; the other {} were ignored (is this data for this model?)",
+            read + data.ignored.len(),
+            path.display(),
+            data.ignored.len()
+        );
+    } else if !data.ignored.is_empty() {
         let _ = writeln!(
             io::stderr(),
             "note: `{}` has columns the model does not read: {}",
@@ -83,17 +123,38 @@ fn load_data(path: &Path, loaded: &Loaded) -> Result<Dataset, Failure> {
             data.ignored.join(", ")
         );
     }
-    Ok(data)
 }
 
-/// The fit's observer: draws the progress bar and relays Ctrl-C to the training loop.
+/// How often a fit whose stderr is not a terminal logs a progress line: a short fit
+/// leaves no log, a long one a line per interval.
+const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The fit's observer: draws the progress bar (or, when stderr is not a terminal, logs
+/// a plain line every [`LOG_EVERY`]) and relays Ctrl-C to the training loop.
 struct FitObserver {
     bar: Option<indicatif::ProgressBar>,
+    /// When the last plain progress line was written, if they are written at all.
+    log: Option<std::time::Instant>,
     interrupted: Arc<AtomicBool>,
 }
 
 impl Observer for FitObserver {
     fn epoch(&mut self, p: &Progress) {
+        if let Some(last) = &mut self.log
+            && last.elapsed() >= LOG_EVERY
+        {
+            *last = std::time::Instant::now();
+            let of = p.epochs.map(|n| format!("/{n}")).unwrap_or_default();
+            let _ = writeln!(
+                io::stderr(),
+                "epoch {}{of} step {}: ELBO/row {:.4}, {:.0} rows/s, lr {:.1e}",
+                p.epoch,
+                p.step,
+                p.elbo,
+                p.rows_per_second,
+                p.lr
+            );
+        }
         if let Some(bar) = &self.bar {
             if p.epochs.is_none() {
                 bar.set_length(p.epoch as u64 + 1);
@@ -131,13 +192,29 @@ pub fn fit(config: &FitConfig) -> Result<(), Failure> {
     config.threads.set();
     let interrupted = Arc::new(AtomicBool::new(false));
     catch_interrupts(&interrupted)?;
-    let loaded = load(&config.model)?;
+    let stdin = Path::new("-");
+    if config.model == stdin && (config.data == stdin || config.test.as_deref() == Some(stdin)) {
+        return Err(Error::Usage(
+            "only one of the model and the data can be read from stdin (`-`)".to_string(),
+        )
+        .into());
+    }
+    let loaded = load_model(&config.model)?;
     warn(&loaded);
     let guide = config.overrides.apply(&loaded.info.guide);
     loaded
         .info
         .check_param_budget(&guide.encoder_hidden)
         .map_err(|e| Error::Usage(e.to_string()))?;
+    let flows = [("--flow", guide.flow), ("--global-flow", guide.global_flow)];
+    if config.kl == KlMode::Analytic {
+        for (what, flow) in flows.iter().filter(|(_, f)| *f != FlowSpec::None) {
+            let _ = writeln!(
+                io::stderr(),
+                "note: `--kl analytic` with the flow `{flow}` ({what}): a flow makes q non-Gaussian, so the KL of the latents it follows is sampled"
+            );
+        }
+    }
     if let Some(out) = &config.out {
         // Refused now, not after a long training run whose result would then be lost.
         check_target(out).map_err(|source| Error::Write {
@@ -159,8 +236,11 @@ pub fn fit(config: &FitConfig) -> Result<(), Failure> {
         guide,
         kl: config.kl,
     };
+    let bar = progress_bar(request.options.epochs);
+    let log = (bar.is_none() && !io::stderr().is_terminal()).then(std::time::Instant::now);
     let mut observer = FitObserver {
-        bar: progress_bar(request.options.epochs),
+        bar,
+        log,
         interrupted,
     };
     let report = fit::fit(&request, &mut observer)?;
@@ -171,10 +251,11 @@ pub fn fit(config: &FitConfig) -> Result<(), Failure> {
     if let Some(out) = out {
         report.file.write(out)?;
     }
+    let posterior = posterior(&loaded, &report.elbo, &report.file)?;
     let mut stdout = io::stdout().lock();
-    write!(stdout, "{}", fit_summary(&report.file)).map_err(Failure::output)?;
+    write!(stdout, "{}", fit_summary(&report.file, &posterior)).map_err(Failure::output)?;
     if config.json {
-        writeln!(stdout, "{}", fit_json(&report.file)).map_err(Failure::output)?;
+        writeln!(stdout, "{}", fit_json(&report.file, &posterior)).map_err(Failure::output)?;
     }
     stdout.flush().map_err(Failure::output)?;
     if let Some(nf) = &report.non_finite {
@@ -218,19 +299,107 @@ pub fn eval(config: &EvalConfig) -> Result<(), Failure> {
             )
         })
         .transpose()?;
-    let text = eval_report(data.rows, &estimate, iwae.map(|v| (k, v)), config.json);
+    let scores = predictive_scores(&refit, &file, &data, config.seed)?;
+    let text = eval_report(
+        data.rows,
+        &estimate,
+        iwae.map(|v| (k, v)),
+        &scores,
+        config.json,
+    );
     let mut out = io::stdout().lock();
     out.write_all(text.as_bytes()).map_err(Failure::output)?;
     out.flush().map_err(Failure::output)?;
     Ok(())
 }
 
+/// How well the posterior predictive mean of each likelihood target matches `data`,
+/// for a model with covariates (a model without them has nothing to predict from).
+fn predictive_scores(
+    refit: &fit::Refit,
+    file: &FitFile,
+    data: &Dataset,
+    seed: u64,
+) -> Result<Vec<predict::Score>, Failure> {
+    let (model, info) = (&refit.loaded.model, &refit.loaded.info);
+    let outputs = likelihood_targets(model, info);
+    if outputs.len() == data.columns.len() {
+        return Ok(Vec::new());
+    }
+    let conditions = Conditions {
+        data: data.clone(),
+        outputs,
+        complete: false,
+        train_rows: file.train_rows,
+    };
+    let prediction = predict::predict(
+        model,
+        info,
+        &refit.elbo,
+        &file.params,
+        &conditions,
+        DEFAULT_PREDICT_DRAWS,
+        seed,
+    )?;
+    Ok(predict::score(&prediction, &conditions))
+}
+
+/// The bytes of a data file, or of stdin for `-`.
+fn read_rows(path: &Path) -> Result<Vec<u8>, Failure> {
+    let read = if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        io::stdin().lock().read_to_end(&mut bytes).map(|_| bytes)
+    } else {
+        std::fs::read(path)
+    };
+    read.map_err(|source| {
+        Failure::from(data::DataError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    })
+}
+
+/// The rows `--data` names, conditioned on as `--outputs` says.
+fn conditions(
+    refit: &fit::Refit,
+    train_rows: usize,
+    path: &Path,
+    outputs: Option<&[String]>,
+) -> Result<Conditions, Failure> {
+    let bytes = read_rows(path)?;
+    let loaded = &refit.loaded;
+    let c = Conditions::read(
+        path,
+        &bytes,
+        &loaded.model,
+        &loaded.info,
+        &column_specs(loaded),
+        outputs,
+        train_rows,
+    )?;
+    note_ignored(path, &c.data);
+    Ok(c)
+}
+
 pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
     let interrupted = Arc::new(AtomicBool::new(false));
     catch_interrupts(&interrupted)?;
+    for out in config.out.iter().chain(&config.png) {
+        // Refused before any file is read, as `fit` does.
+        check_target(out).map_err(|source| Error::Write {
+            path: out.clone(),
+            source,
+        })?;
+    }
     let file = FitFile::read(&config.fit)?;
     note_interrupted(&file, &config.fit);
     let refit = fit::rebuild(&file)?;
+    let conditions = config
+        .data
+        .as_deref()
+        .map(|p| conditions(&refit, file.train_rows, p, config.outputs.as_deref()))
+        .transpose()?;
     let chunk = usize::try_from(config.n).unwrap_or(usize::MAX);
     let mut sampler = Sampler::new(
         &refit.loaded.model,
@@ -239,13 +408,19 @@ pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
         &file.params,
         chunk,
         config.seed,
+        conditions.as_ref().map(|c| (c, config.n)),
     )?;
+    let n = sampler.total().unwrap_or(config.n);
+    if let Some(png) = &config.png {
+        let info = &refit.loaded.info;
+        return picture(&mut sampler, info, conditions.as_ref(), n, png);
+    }
     match &config.out {
         Some(path) => {
             // A draw's own failure is kept here, to be reported as itself.
             let mut draw_failure = None;
             let written = write_atomically_with(path, |w| {
-                match write_draws(&mut sampler, config.n, &interrupted, w) {
+                match write_draws(&mut sampler, n, &interrupted, w) {
                     Ok(()) => Ok(()),
                     Err(Failure::Output(e)) => Err(e),
                     Err(other) => {
@@ -262,12 +437,7 @@ pub fn sample(config: &SampleConfig) -> Result<(), Failure> {
                 source,
             })?;
         }
-        None => write_draws(
-            &mut sampler,
-            config.n,
-            &interrupted,
-            &mut io::stdout().lock(),
-        )?,
+        None => write_draws(&mut sampler, n, &interrupted, &mut io::stdout().lock())?,
     }
     Ok(())
 }
@@ -282,6 +452,80 @@ fn note_interrupted(file: &FitFile, path: &Path) {
             path.display()
         );
     }
+}
+
+/// The most cells `vic sample --png` draws.
+const MAX_PICTURE_CELLS: u64 = 4096;
+
+/// Draws `n` images of the first drawn square `bool`/`unit` vector into a PNG grid:
+/// about square without data, one line per data row (the original, then its draws)
+/// with it.
+fn picture(
+    sampler: &mut Sampler<'_>,
+    info: &crate::check::ModelInfo,
+    conditions: Option<&Conditions>,
+    n: u64,
+    path: &Path,
+) -> Result<(), Failure> {
+    let image = sampler.groups().iter().find(|g| {
+        let s = info.symbol(g.symbol);
+        matches!(s.elem, Elem::Bool | Elem::Unit) && plot::square_side(g.width).is_some()
+    });
+    let Some(image) = image.cloned() else {
+        return Err(Error::Usage(
+            "`--png` draws a square `bool` or `unit` vector (e.g. `data x: bool[64]`), and this model draws none".to_string(),
+        )
+        .into());
+    };
+    if n > MAX_PICTURE_CELLS {
+        return Err(Error::Usage(format!(
+            "`--png` draws at most {MAX_PICTURE_CELLS} images, not {n}"
+        ))
+        .into());
+    }
+    let side = plot::square_side(image.width).expect("checked above");
+    let width = sampler.width();
+    let mut draws: Vec<Vec<f32>> = Vec::new();
+    let mut rows_of: Vec<usize> = Vec::new();
+    while (draws.len() as u64) < n {
+        let k = (n - draws.len() as u64).min(sampler.chunk() as u64) as usize;
+        let chunk = sampler.draw(k)?.to_vec();
+        rows_of.extend_from_slice(sampler.rows_of_chunk());
+        draws.extend(
+            chunk
+                .chunks(width)
+                .map(|d| d[image.offset..image.offset + image.width].to_vec()),
+        );
+    }
+    let mut cells: Vec<&[f32]> = Vec::new();
+    let columns = match conditions {
+        Some(c) => {
+            let column = c
+                .data
+                .columns
+                .iter()
+                .find(|col| col.spec.name == info.symbol(image.symbol).name)
+                .expect("internal: a drawn image is a data declaration");
+            let per_row = (n as usize) / c.data.rows.max(1);
+            for (i, d) in draws.iter().enumerate() {
+                if i % per_row.max(1) == 0 {
+                    cells.push(column.row(rows_of[i]));
+                }
+                cells.push(d);
+            }
+            per_row + 1
+        }
+        None => {
+            cells.extend(draws.iter().map(Vec::as_slice));
+            (n as f64).sqrt().ceil() as usize
+        }
+    };
+    let grid = plot::grid(&cells, side, columns);
+    write_atomically_with(path, |w| plot::write_png(&grid, w)).map_err(|source| Error::Write {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(())
 }
 
 /// Streams `n` draws as CSV, one chunk at a time; Ctrl-C stops between chunks (an
@@ -306,8 +550,13 @@ fn write_draws(
             )));
         }
         let k = left.min(sampler.chunk() as u64) as usize;
-        let rows = sampler.draw(k)?;
-        for row in rows.chunks(width) {
+        let rows = sampler.draw(k)?.to_vec();
+        let data_rows = sampler.rows_of_chunk();
+        for (i, row) in rows.chunks(width).enumerate() {
+            if let Some(r) = data_rows.get(i) {
+                csv.write_field((r + 1).to_string())
+                    .map_err(Failure::output)?;
+            }
             for v in row {
                 cell.clear();
                 let _ = write!(cell, "{v}");
@@ -318,5 +567,156 @@ fn write_draws(
         left -= k as u64;
     }
     csv.flush().map_err(Failure::output)?;
+    Ok(())
+}
+
+/// Writes a per-row table (`row` first, 1-based) as CSV to `out` or stdout.
+fn write_table(header: &[String], values: &[f64], out: Option<&Path>) -> Result<(), Failure> {
+    let width = header.len().saturating_sub(1).max(1);
+    let write = |w: &mut dyn Write| -> Result<(), csv::Error> {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record(header)?;
+        for (r, row) in values.chunks(width).enumerate() {
+            csv.write_field((r + 1).to_string())?;
+            for v in row {
+                csv.write_field(format!("{v}"))?;
+            }
+            csv.write_record(None::<&[u8]>)?;
+        }
+        csv.flush()?;
+        Ok(())
+    };
+    match out {
+        Some(path) => {
+            write_atomically_with(path, |w| write(w).map_err(io::Error::from)).map_err(|source| {
+                Failure::from(Error::Write {
+                    path: path.to_owned(),
+                    source,
+                })
+            })
+        }
+        None => write(&mut io::stdout().lock()).map_err(Failure::output),
+    }
+}
+
+pub fn encode(config: &RowsConfig) -> Result<(), Failure> {
+    let file = FitFile::read(&config.fit)?;
+    let refit = fit::rebuild(&file)?;
+    let bytes = read_rows(&config.data)?;
+    let data = data::parse(&config.data, &bytes, &column_specs(&refit.loaded))?;
+    note_ignored(&config.data, &data);
+    let encoding = encode::encode(
+        &refit.elbo,
+        &refit.loaded.info,
+        &file.params,
+        &data,
+        file.train_rows,
+        config.draws as usize,
+        config.seed,
+    )?;
+    if !encoding.omitted.is_empty() {
+        let _ = writeln!(
+            io::stderr(),
+            "note: the free locals {} exist only for the {} training rows; this file has {} rows, so they are left out",
+            encoding.omitted.join(", "),
+            file.train_rows,
+            data.rows
+        );
+    }
+    if encoding.header.len() == 1 {
+        return Err(Error::Usage("the model has no local latents to encode".to_string()).into());
+    }
+    write_table(&encoding.header, &encoding.values, config.out.as_deref())
+}
+
+pub fn predict(config: &RowsConfig) -> Result<(), Failure> {
+    let file = FitFile::read(&config.fit)?;
+    let refit = fit::rebuild(&file)?;
+    let c = conditions(
+        &refit,
+        file.train_rows,
+        &config.data,
+        config.outputs.as_deref(),
+    )?;
+    let prediction = predict::predict(
+        &refit.loaded.model,
+        &refit.loaded.info,
+        &refit.elbo,
+        &file.params,
+        &c,
+        config.draws,
+        config.seed,
+    )?;
+    write_table(
+        &prediction.header,
+        &prediction.values,
+        config.out.as_deref(),
+    )
+}
+
+/// The posterior summary of a fit: [`summary::SUMMARY_DRAWS`] guide draws with the
+/// fit's own seed, so `vic summary` prints exactly what `vic fit` printed.
+fn posterior(
+    loaded: &Loaded,
+    elbo: &objective::ElboGraph,
+    file: &FitFile,
+) -> Result<summary::Summary, Failure> {
+    let draws = summary::draw(
+        &loaded.model,
+        &loaded.info,
+        elbo,
+        &file.params,
+        summary::SUMMARY_DRAWS,
+        file.options.seed,
+    )?;
+    Ok(summary::summarize(&draws))
+}
+
+pub fn summary(config: &SummaryConfig) -> Result<(), Failure> {
+    let file = FitFile::read(&config.fit)?;
+    let refit = fit::rebuild(&file)?;
+    let posterior = posterior(&refit.loaded, &refit.elbo, &file)?;
+    let mut stdout = io::stdout().lock();
+    write!(stdout, "{}", fit_summary(&file, &posterior)).map_err(Failure::output)?;
+    if config.json {
+        writeln!(stdout, "{}", fit_json(&file, &posterior)).map_err(Failure::output)?;
+    }
+    stdout.flush().map_err(Failure::output)?;
+    Ok(())
+}
+
+pub fn draws(config: &DrawsConfig) -> Result<(), Failure> {
+    let file = FitFile::read(&config.fit)?;
+    let refit = fit::rebuild(&file)?;
+    let draws = summary::draw(
+        &refit.loaded.model,
+        &refit.loaded.info,
+        &refit.elbo,
+        &file.params,
+        config.n,
+        config.seed,
+    )?;
+    let comments = [
+        format!("vic {} draws from the guide of `{}`", env!("CARGO_PKG_VERSION"), config.fit.display()),
+        "model = ".to_string() + &file.model_file,
+        "method = variational".to_string(),
+        "  variational".to_string(),
+        format!(
+            "    algorithm = {}",
+            if file.guide.globals == "full" { "fullrank" } else { "meanfield" }
+        ),
+        format!("    output_samples = {}", config.n),
+        format!("seed = {}", config.seed),
+        "lp__ is 0 as in CmdStan; log_p__ and log_g__ are 0: a fit file holds no data".to_string(),
+        "the first row is the mean of the draws, as CmdStan's first row is the approximation's mean".to_string(),
+    ];
+    let write = |w: &mut dyn Write| summary::write_cmdstan_csv(&draws, &comments, w);
+    match &config.out {
+        Some(path) => write_atomically_with(path, |w| write(w)).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?,
+        None => write(&mut io::stdout().lock()).map_err(Failure::output)?,
+    }
     Ok(())
 }

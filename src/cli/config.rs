@@ -14,13 +14,24 @@ use crate::infer::session::Threads;
 use crate::infer::train::FitOptions;
 use crate::objective::KlMode;
 
-use super::args::{EvalArgs, FitArgs, GraphArgs, GuideArgs, SampleArgs};
+use super::args::{
+    DrawsArgs, EncodeArgs, EvalArgs, FitArgs, GraphArgs, GuideArgs, PredictArgs, SampleArgs,
+    SummaryArgs,
+};
 use super::error::Error;
 
 /// `vic eval --iwae`'s default.
 pub const DEFAULT_IWAE: usize = 100;
 /// `vic sample -n`'s default.
 pub const DEFAULT_DRAWS: u64 = 16;
+/// `vic draws -n`'s default: CmdStan's `output_samples`.
+pub const DEFAULT_CMDSTAN_DRAWS: usize = 1000;
+/// The most draws `vic draws` keeps in memory (8 bytes per value).
+pub const MAX_CMDSTAN_DRAWS: usize = 1_000_000;
+/// `vic encode --draws`'s default: the Monte Carlo error of a mean is sd/32.
+pub const DEFAULT_ENCODE_DRAWS: usize = 1000;
+/// `vic predict --draws`'s default (and the draws behind `vic eval`'s scores).
+pub const DEFAULT_PREDICT_DRAWS: u64 = 1000;
 
 /// The most rows one pass of a graph may be asked for (`--samples` times the batch,
 /// `--iwae`), checked before any file is read. At 10 million rows a graph of only 54
@@ -233,6 +244,10 @@ pub struct SampleConfig {
     pub n: u64,
     pub out: Option<PathBuf>,
     pub seed: u64,
+    /// `--data`, `-` for stdin.
+    pub data: Option<PathBuf>,
+    pub outputs: Option<Vec<String>>,
+    pub png: Option<PathBuf>,
 }
 
 impl From<SampleArgs> for SampleConfig {
@@ -242,6 +257,107 @@ impl From<SampleArgs> for SampleConfig {
             n: args.n,
             out: args.out,
             seed: args.seed,
+            data: args.rows.data,
+            outputs: args.rows.outputs,
+            png: args.png,
         }
+    }
+}
+
+/// `vic encode` and `vic predict`: `--draws` between 1 and [`MAX_PASS_ROWS`].
+#[derive(Debug)]
+pub struct RowsConfig {
+    pub fit: PathBuf,
+    pub data: PathBuf,
+    pub outputs: Option<Vec<String>>,
+    pub draws: u64,
+    pub out: Option<PathBuf>,
+    pub seed: u64,
+}
+
+fn check_draws(draws: u64) -> Result<(), Error> {
+    at_least_one("--draws", draws, "")?;
+    if draws > MAX_PASS_ROWS as u64 {
+        return Err(usage(format!(
+            "`--draws {draws}` is more than the limit of {MAX_PASS_ROWS}"
+        )));
+    }
+    Ok(())
+}
+
+impl TryFrom<EncodeArgs> for RowsConfig {
+    type Error = Error;
+
+    fn try_from(args: EncodeArgs) -> Result<RowsConfig, Error> {
+        check_draws(args.draws as u64)?;
+        Ok(RowsConfig {
+            fit: args.fit,
+            data: args.data,
+            outputs: None,
+            draws: args.draws as u64,
+            out: args.out,
+            seed: args.seed,
+        })
+    }
+}
+
+impl TryFrom<PredictArgs> for RowsConfig {
+    type Error = Error;
+
+    fn try_from(args: PredictArgs) -> Result<RowsConfig, Error> {
+        check_draws(args.draws)?;
+        Ok(RowsConfig {
+            fit: args.fit,
+            data: args.data,
+            outputs: args.outputs,
+            draws: args.draws,
+            out: args.out,
+            seed: args.seed,
+        })
+    }
+}
+
+/// `vic summary`.
+#[derive(Debug)]
+pub struct SummaryConfig {
+    pub fit: PathBuf,
+    pub json: bool,
+}
+
+impl From<SummaryArgs> for SummaryConfig {
+    fn from(args: SummaryArgs) -> SummaryConfig {
+        SummaryConfig {
+            fit: args.fit,
+            json: args.json,
+        }
+    }
+}
+
+/// `vic draws`: 1 to [`MAX_CMDSTAN_DRAWS`] draws.
+#[derive(Debug)]
+pub struct DrawsConfig {
+    pub fit: PathBuf,
+    pub n: usize,
+    pub out: Option<PathBuf>,
+    pub seed: u64,
+}
+
+impl TryFrom<DrawsArgs> for DrawsConfig {
+    type Error = Error;
+
+    fn try_from(args: DrawsArgs) -> Result<DrawsConfig, Error> {
+        at_least_one("-n", args.n as u64, "")?;
+        if args.n > MAX_CMDSTAN_DRAWS {
+            return Err(usage(format!(
+                "`-n {}` is more draws than the limit of {MAX_CMDSTAN_DRAWS}",
+                args.n
+            )));
+        }
+        Ok(DrawsConfig {
+            fit: args.fit,
+            n: args.n,
+            out: args.out,
+            seed: args.seed,
+        })
     }
 }

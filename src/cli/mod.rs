@@ -68,6 +68,16 @@ pub fn main() -> ExitCode {
             .map_err(Failure::from)
             .and_then(|c| commands::eval(&c)),
         Command::Sample(args) => commands::sample(&args.into()),
+        Command::Encode(args) => config::RowsConfig::try_from(args)
+            .map_err(Failure::from)
+            .and_then(|c| commands::encode(&c)),
+        Command::Predict(args) => config::RowsConfig::try_from(args)
+            .map_err(Failure::from)
+            .and_then(|c| commands::predict(&c)),
+        Command::Summary(args) => commands::summary(&args.into()),
+        Command::Draws(args) => config::DrawsConfig::try_from(args)
+            .map_err(Failure::from)
+            .and_then(|c| commands::draws(&c)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,10 @@ use std::path::Path;
 
 use crate::diag::{Diagnostic, render};
 use crate::infer::evaluate::ElboEstimate;
+use crate::infer::predict::Score;
+use crate::infer::summary::Summary;
+
+use super::config::DEFAULT_PREDICT_DRAWS;
 use crate::infer::fitfile::FitFile;
 use crate::infer::train::NonFinite;
 use crate::source::Loaded;
@@ -71,7 +75,8 @@ pub fn interrupted_message(file: &FitFile, out: Option<&Path>) -> String {
     )
 }
 
-pub fn fit_summary(file: &FitFile) -> String {
+/// The fit's figures and the posterior table of every global, param and global let.
+pub fn fit_summary(file: &FitFile, posterior: &Summary) -> String {
     use std::fmt::Write as _;
     let f = &file.figures;
     let mut out = String::new();
@@ -104,40 +109,58 @@ pub fn fit_summary(file: &FitFile) -> String {
             d.draws
         );
     }
-    if !f.globals.is_empty() {
+    if !posterior.rows.is_empty() {
         let _ = writeln!(
             out,
-            "\nglobals (posterior, constrained scale, from guide draws):"
+            "\nposterior (constrained scale, {} guide draws; mcse: Monte Carlo error of the mean):",
+            posterior.draws
         );
         let _ = writeln!(
             out,
-            "  {:<12} {:>10} {:>10} {:>10} {:>10}",
-            "name", "mean", "sd", "5%", "95%"
+            "  {:<12} {:<6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "name", "kind", "mean", "sd", "5%", "50%", "95%", "mcse"
         );
-        for g in &f.globals {
-            for j in 0..g.mean.len() {
-                let name = if g.mean.len() == 1 {
-                    g.name.clone()
-                } else {
-                    format!("{}[{j}]", g.name)
-                };
-                let _ = write!(
-                    out,
-                    "  {name:<12} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
-                    g.mean[j], g.sd[j], g.q05[j], g.q95[j]
-                );
-                // The linear-response sd (`--covariance lr`) beside the mean-field one.
-                if let Some(lr) = g.lr_sd.as_ref().and_then(|lr| lr.get(j)) {
-                    let _ = write!(out, "   lr sd {lr:.4}");
-                }
-                let _ = writeln!(out);
+        for (kind, r) in &posterior.rows {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<6} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
+                r.name,
+                kind.keyword(),
+                r.mean,
+                r.sd,
+                r.q05,
+                r.q50,
+                r.q95,
+                r.mcse
+            );
+        }
+        // The linear-response sds (`--covariance lr`) beside the guide's own.
+        let lr: Vec<String> = f
+            .globals
+            .iter()
+            .filter_map(|g| g.lr_sd.as_ref().map(|lr| (g, lr)))
+            .flat_map(|(g, lr)| {
+                lr.iter().enumerate().map(move |(j, sd)| {
+                    let name = if g.mean.len() == 1 {
+                        g.name.clone()
+                    } else {
+                        format!("{}[{j}]", g.name)
+                    };
+                    format!("  {name:<12} {sd:>10.4}")
+                })
+            })
+            .collect();
+        if !lr.is_empty() {
+            let _ = writeln!(out, "\nlinear-response sds (deterministic ADVI):");
+            for line in lr {
+                let _ = writeln!(out, "{line}");
             }
         }
     }
     out
 }
 
-pub fn fit_json(file: &FitFile) -> String {
+pub fn fit_json(file: &FitFile, posterior: &Summary) -> String {
     let f = &file.figures;
     let globals: serde_json::Map<String, serde_json::Value> = f
         .globals
@@ -159,6 +182,15 @@ pub fn fit_json(file: &FitFile) -> String {
         "steps": f.steps,
         "seconds": f.seconds,
         "globals": globals,
+        "summary": posterior
+            .rows
+            .iter()
+            .map(|(kind, r)| {
+                let mut v = serde_json::json!(r);
+                v["kind"] = serde_json::json!(kind.keyword());
+                v
+            })
+            .collect::<Vec<_>>(),
     });
     // Present only where PSIS ran (guides without amortized locals).
     if let (Some(khat), Some(map)) = (f.khat, json.as_object_mut()) {
@@ -173,6 +205,7 @@ pub fn eval_report(
     rows: usize,
     estimate: &ElboEstimate,
     iwae: Option<(usize, f64)>,
+    scores: &[Score],
     json: bool,
 ) -> String {
     use std::fmt::Write as _;
@@ -189,9 +222,24 @@ pub fn eval_report(
             "log p(x) per row (importance-weighted, K = {k}): {v:.4}"
         );
     }
+    for s in scores {
+        let metric = if s.metric == "rmse" { "RMSE" } else { s.metric };
+        let _ = writeln!(
+            text,
+            "{metric} of `{}` (posterior predictive mean, {DEFAULT_PREDICT_DRAWS} draws per row): {:.4}",
+            s.name, s.value
+        );
+    }
     if json {
         let iwae = iwae.map(|(_, v)| v);
-        let value = serde_json::json!({ "rows": rows, "elbo": estimate.per_row, "iwae": iwae });
+        let mut value = serde_json::json!({ "rows": rows, "elbo": estimate.per_row, "iwae": iwae });
+        if !scores.is_empty() {
+            let scores: serde_json::Map<String, serde_json::Value> = scores
+                .iter()
+                .map(|s| (s.name.clone(), serde_json::json!({ s.metric: s.value })))
+                .collect();
+            value["scores"] = serde_json::Value::Object(scores);
+        }
         let _ = writeln!(text, "{value}");
     }
     text

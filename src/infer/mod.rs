@@ -6,13 +6,17 @@
 pub mod adam;
 pub mod dadvi;
 pub mod data;
+pub mod encode;
 pub mod evaluate;
 pub mod fit;
 pub mod fitfile;
 pub mod limits;
 pub mod optim;
+pub mod plot;
+pub mod predict;
 pub mod psis;
 pub mod sample;
 pub mod schedule;
 pub mod session;
+pub mod summary;
 pub mod train;

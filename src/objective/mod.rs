@@ -82,6 +82,9 @@ pub struct ElboGraph {
     pub globals: Vec<(SymbolId, NodeId)>,
     /// Constrained values of the local latents, `[R, width]`.
     pub locals: Vec<(SymbolId, NodeId)>,
+    /// Per local latent, the guide's diagonal Gaussian `(loc, scale)` when that is its
+    /// exact distribution (`real`, no flow), for `vic encode`.
+    pub local_gaussians: Vec<(SymbolId, Option<(NodeId, NodeId)>)>,
 }
 
 /// Builds the objective graph of a checked model.
@@ -127,9 +130,14 @@ pub fn build(
         draws.map(|d| (d.symbol, d.value)).collect::<Vec<_>>()
     };
     let locals = values(&mut guide.local_draws());
+    let local_gaussians = guide
+        .local_draws()
+        .map(|d| (d.symbol, d.gaussian))
+        .collect();
     let globals = values(&mut guide.global_draws());
     Ok(ElboGraph {
         locals,
+        local_gaussians,
         globals,
         graph,
         joint,

@@ -49,3 +49,33 @@ pub fn assert_error(out: &Output, needle: &str) {
     assert!(err.starts_with("error"), "stderr: {err}");
     assert!(err.contains(needle), "`{needle}` not in stderr: {err}");
 }
+
+/// Every decimal number in `text` rounded to 3 decimals; integers stay as they are.
+pub fn round_numbers(text: &str) -> String {
+    let mut out = String::new();
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        let is_float = token.contains(['.', 'e']) && token.parse::<f64>().is_ok();
+        if is_float {
+            let v: f64 = token.parse().expect("checked above");
+            out.push_str(&format!("{v:.3}"));
+        } else {
+            out.push_str(token);
+        }
+        token.clear();
+    };
+    for c in text.chars() {
+        let continues = c.is_ascii_digit()
+            || c == '.'
+            || (c == 'e' && !token.is_empty())
+            || (c == '-' && (token.is_empty() || token.ends_with('e')));
+        if continues && !(c == '-' && !token.is_empty() && !token.ends_with('e')) {
+            token.push(c);
+        } else {
+            flush(&mut token, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut token, &mut out);
+    out
+}
