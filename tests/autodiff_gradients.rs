@@ -401,12 +401,18 @@ fn group_log_mean_exp_values() {
     let xs = [1000.0f32, -1.0, 1000.0, 2.0, 5.0, 0.0];
     exec.input_mut(vic::ir::InputId(0)).copy_from_slice(&xs);
     exec.forward();
-    for (i, row) in [[1000.0f64, 1000.0, 5.0], [-1.0, 2.0, 0.0]].iter().enumerate() {
+    for (i, row) in [[1000.0f64, 1000.0, 5.0], [-1.0, 2.0, 0.0]]
+        .iter()
+        .enumerate()
+    {
         let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let want = m + (row.iter().map(|v| (v - m).exp()).sum::<f64>() / 3.0).ln();
         for s in 0..3 {
             let got = f64::from(exec.value(y)[s * 2 + i]);
-            assert!((got - want).abs() < 1e-3, "row {i} sample {s}: {got} vs {want}");
+            assert!(
+                (got - want).abs() < 1e-3,
+                "row {i} sample {s}: {got} vs {want}"
+            );
         }
     }
 }

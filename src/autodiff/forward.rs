@@ -133,7 +133,7 @@ fn group_log_mean_exp<T: Real>(x: &[T], groups: usize, out: &mut [T]) {
 /// The rows per sample block of a `len`-row column split into `groups` blocks.
 pub(super) fn group_rows(len: usize, groups: usize) -> usize {
     assert!(
-        len % groups == 0,
+        len.is_multiple_of(groups),
         "internal: {len} rows are not {groups} equal sample blocks"
     );
     len / groups

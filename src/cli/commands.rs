@@ -45,12 +45,8 @@ pub fn graph(config: &GraphConfig) -> Result<(), Failure> {
     let loaded = load(&config.model)?;
     warn(&loaded);
     let graph = if config.guide {
-        let options = ElboOptions {
-            spec: config.overrides.apply(&loaded.info.guide),
-            kl: KlMode::Sampled,
-            train_rows: 1,
-            objective: Objective::Elbo,
-        };
+        let spec = config.overrides.apply(&loaded.info.guide);
+        let options = ElboOptions::training(&spec, KlMode::Sampled, 1);
         objective::build(&loaded.model, &loaded.info, &options)
             .map_err(|e| Error::Usage(e.to_string()))?
             .graph
@@ -84,6 +80,8 @@ fn load_data(path: &Path, loaded: &Loaded) -> Result<Dataset, Failure> {
 /// The fit's observer: draws the progress bar and relays Ctrl-C to the training loop.
 struct FitObserver {
     bar: Option<indicatif::ProgressBar>,
+    /// The bound being optimized, e.g. `ELBO` or `IWAE-5 bound`.
+    bound: String,
     interrupted: Arc<AtomicBool>,
 }
 
@@ -95,8 +93,8 @@ impl Observer for FitObserver {
             }
             bar.set_position(p.epoch as u64);
             bar.set_message(format!(
-                "ELBO/row {:.3}  {:.0} rows/s  lr {:.1e}",
-                p.elbo, p.rows_per_second, p.lr
+                "{}/row {:.3}  {:.0} rows/s  lr {:.1e}",
+                self.bound, p.elbo, p.rows_per_second, p.lr
             ));
         }
     }
@@ -144,6 +142,7 @@ pub fn fit(config: &FitConfig) -> Result<(), Failure> {
     };
     let mut observer = FitObserver {
         bar: progress_bar(request.options.epochs),
+        bound: Objective::from_spec(request.guide.objective).describe(),
         interrupted,
     };
     let report = fit::fit(&request, &mut observer)?;

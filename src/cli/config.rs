@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use crate::check::{Activation, FlowSpec, GlobalsMode, GuideSpec};
+use crate::check::{Activation, FlowSpec, GlobalsMode, Gradient, GuideSpec, ObjectiveSpec};
 use crate::infer::limits;
 use crate::infer::train::FitOptions;
 use crate::objective::KlMode;
@@ -39,6 +39,8 @@ pub struct GuideOverrides {
     globals: Option<GlobalsMode>,
     encoder_hidden: Option<Vec<usize>>,
     encoder_activation: Option<Activation>,
+    objective: Option<ObjectiveSpec>,
+    gradient: Option<Gradient>,
 }
 
 impl GuideOverrides {
@@ -60,6 +62,12 @@ impl GuideOverrides {
         if let Some(activation) = self.encoder_activation {
             spec.encoder_activation = activation;
         }
+        if let Some(objective) = self.objective {
+            spec.objective = objective;
+        }
+        if let Some(gradient) = self.gradient {
+            spec.gradient = Some(gradient);
+        }
         spec
     }
 }
@@ -78,6 +86,8 @@ impl TryFrom<GuideArgs> for GuideOverrides {
             globals: args.globals.map(Into::into),
             encoder_hidden: args.encoder_hidden,
             encoder_activation: args.encoder_activation.map(Into::into),
+            objective: args.objective,
+            gradient: args.gradient.map(Into::into),
         })
     }
 }

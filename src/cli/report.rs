@@ -9,6 +9,7 @@ use crate::diag::{Diagnostic, render};
 use crate::infer::evaluate::ElboEstimate;
 use crate::infer::fitfile::FitFile;
 use crate::infer::train::NonFinite;
+use crate::objective::{Gradient, Objective};
 use crate::source::Loaded;
 
 /// A progress bar on stderr, or none when stdout is not a terminal.
@@ -71,6 +72,20 @@ pub fn interrupted_message(file: &FitFile, out: Option<&Path>) -> String {
     )
 }
 
+/// The bound a fit trained on and its estimator, as its file records them, when they
+/// are not the plain ELBO's (files of ELBO fits read as before).
+fn trained_bound(file: &FitFile) -> Option<(String, String)> {
+    let g = &file.guide;
+    let objective = g.objective.parse().map(Objective::from_spec).ok()?;
+    let gradient = g
+        .gradient
+        .as_deref()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| objective.default_gradient());
+    (objective != Objective::Elbo || gradient != Gradient::Naive)
+        .then(|| (objective.describe(), gradient.name().to_string()))
+}
+
 pub fn fit_summary(file: &FitFile) -> String {
     use std::fmt::Write as _;
     let f = &file.figures;
@@ -80,9 +95,18 @@ pub fn fit_summary(file: &FitFile) -> String {
         "fit: {} epochs, {} steps in {:.2} s ({})",
         f.epochs, f.steps, f.seconds, f.stopped
     );
+    if let Some((bound, gradient)) = trained_bound(file) {
+        let _ = writeln!(out, "trained on the {bound} with the {gradient} gradient");
+    }
     let _ = writeln!(out, "train ELBO per row: {:.4}", f.train_elbo);
     if let Some(test) = f.test_elbo {
         let _ = writeln!(out, "test ELBO per row:  {test:.4}");
+    }
+    if let Some(v) = f.train_iwae {
+        let _ = writeln!(out, "train IWAE bound per row: {v:.4}");
+    }
+    if let Some(v) = f.test_iwae {
+        let _ = writeln!(out, "test IWAE bound per row:  {v:.4}");
     }
     if !f.globals.is_empty() {
         let _ = writeln!(
@@ -124,15 +148,22 @@ pub fn fit_json(file: &FitFile) -> String {
             )
         })
         .collect();
-    serde_json::json!({
+    let mut value = serde_json::json!({
         "train_elbo": f.train_elbo,
         "test_elbo": f.test_elbo,
         "epochs": f.epochs,
         "steps": f.steps,
         "seconds": f.seconds,
         "globals": globals,
-    })
-    .to_string()
+    });
+    if let (Some((bound, gradient)), Some(map)) = (trained_bound(file), value.as_object_mut()) {
+        map.insert("objective".into(), file.guide.objective.clone().into());
+        map.insert("bound".into(), bound.into());
+        map.insert("gradient".into(), gradient.into());
+        map.insert("train_iwae".into(), f.train_iwae.into());
+        map.insert("test_iwae".into(), f.test_iwae.into());
+    }
+    value.to_string()
 }
 
 /// `vic eval`'s output; `iwae` is K and the estimate, when one was asked for.
