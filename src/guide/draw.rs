@@ -31,6 +31,7 @@ pub(super) fn gaussian_group(
     eps: NodeId,
     flow_spec: FlowSpec,
     flow_name: &str,
+    context: Option<NodeId>,
 ) -> Result<Group, GuideError> {
     blame(graph, info, symbols[0]);
     let spread = graph.mul(scale, eps);
@@ -72,7 +73,7 @@ pub(super) fn gaussian_group(
         Some((kind, steps)) => {
             let density = graph.log_density(Family::Normal, u0, &[loc, scale]);
             let log_q0 = graph.sum_cols(density);
-            let flowed = flow::apply(graph, kind, steps, u0, flow_name, None);
+            let flowed = flow::apply(graph, kind, steps, u0, flow_name, context);
             let log_q = match flowed.log_det {
                 Some(ld) => graph.sub(log_q0, ld),
                 None => log_q0,

@@ -18,7 +18,7 @@
 //!
 //! This module never lowers the model and never combines log q with log p: the
 //! [`crate::objective`] does both. Building never fails on a checked model, except for
-//! guide settings this version cannot build, which [`GuideError`] names.
+//! settings this version cannot combine, which [`GuideError`] names.
 
 mod draw;
 mod encoder;
@@ -34,8 +34,6 @@ use crate::ir::{Graph, InputId, Leaf, NodeId, NoiseId};
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum GuideError {
-    #[error("the `iaf` flow is not available in this version; use `planar` or `radial`")]
-    IafUnavailable,
     #[error(
         "the `{gradient}` gradient needs the guide's density at a fixed sample, which a flow or full-rank globals do not give; use `--gradient naive`"
     )]
