@@ -439,6 +439,76 @@ proptest! {
         let y = c.graph.log_density(Family::Categorical, value, &[logits]);
         c.check(y, p.rows, seed)?;
     }
+
+    /// Weights far apart (±40) check that the maximum is subtracted before `exp`.
+    #[test]
+    fn group_log_mean_exp_over_samples(
+        groups in 1..6usize,
+        rows in 1..4usize,
+        wide in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let mut c = Case::new();
+        let dom = if wide { Dom::Range(-40.0, 40.0) } else { REAL };
+        let x = c.leaf(Shape::batch(1), true, dom);
+        let y = c.graph.group_log_mean_exp(x, groups);
+        c.check(y, rows * groups, seed)?;
+    }
+}
+
+/// The group log-mean-exp's value against a direct f64 computation, at weights where a
+/// naive `exp` overflows.
+#[test]
+fn group_log_mean_exp_values() {
+    let mut g = Graph::new();
+    let x = g.input("x", Shape::batch(1), false);
+    let y = g.group_log_mean_exp(x, 3);
+    let mut exec = Executor::<f32>::new(g, 6);
+    exec.set_rows(6);
+    let xs = [1000.0f32, -1.0, 1000.0, 2.0, 5.0, 0.0];
+    exec.input_mut(vic::ir::InputId(0)).copy_from_slice(&xs);
+    exec.forward();
+    for (i, row) in [[1000.0f64, 1000.0, 5.0], [-1.0, 2.0, 0.0]]
+        .iter()
+        .enumerate()
+    {
+        let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let want = m + (row.iter().map(|v| (v - m).exp()).sum::<f64>() / 3.0).ln();
+        for s in 0..3 {
+            let got = f64::from(exec.value(y)[s * 2 + i]);
+            assert!(
+                (got - want).abs() < 1e-3,
+                "row {i} sample {s}: {got} vs {want}"
+            );
+        }
+    }
+}
+
+/// `stop_gradient` keeps the value and passes no gradient: d/dx Σ w·stop(x)·x = w·x,
+/// not 2·w·x.
+#[test]
+fn stop_gradient_passes_no_gradient() {
+    let mut g = Graph::new();
+    let x = g.input("x", Shape::batch(2), true);
+    let w = g.input("w", Shape::batch(2), false);
+    let stopped = g.stop_gradient(x);
+    let prod = g.mul(stopped, x);
+    let weighted = g.mul(prod, w);
+    let cols = g.sum_cols(weighted);
+    let out = g.sum_rows(cols);
+    let mut exec = Executor::<f64>::new(g, 3);
+    exec.set_rows(3);
+    let xs = [0.5, -1.5, 2.0, 0.25, -0.75, 1.0];
+    let ws = [1.0, 2.0, -1.0, 0.5, 3.0, -2.0];
+    exec.input_mut(vic::ir::InputId(0)).copy_from_slice(&xs);
+    exec.input_mut(vic::ir::InputId(1)).copy_from_slice(&ws);
+    exec.forward();
+    let value: f64 = xs.iter().zip(&ws).map(|(x, w)| w * x * x).sum();
+    assert!((exec.value(out)[0] - value).abs() < 1e-12);
+    exec.backward(out);
+    for (k, (&gx, (x, w))) in exec.grad(x).iter().zip(xs.iter().zip(&ws)).enumerate() {
+        assert!((gx - w * x).abs() < 1e-12, "element {k}: {gx} vs {}", w * x);
+    }
 }
 
 /// The forward values against their definitions, including logits whose exponentials

@@ -194,7 +194,7 @@ fn each_flow_declares_the_parameters_its_steps_read() {
         let mut expected = Vec::new();
         for k in 0..2 {
             for p in &declared {
-                expected.push((format!("f.{k}.{}", p.suffix), 1, p.cols));
+                expected.push((format!("f.{k}.{}", p.suffix), p.rows, p.cols));
             }
         }
         let params: Vec<_> = graph

@@ -228,59 +228,216 @@ fn log_abs_det(mut a: Vec<f64>, d: usize) -> f64 {
 }
 
 /// A flow's `log_det` node equals log |det ∂z'/∂z| from central differences, row by
-/// row, for random parameters and inputs, with one step and with several.
+/// row, in dimensions 1 to 8, with one step and with several, for moderate and (one
+/// step, where the numerical Jacobian stays accurate) extreme raw parameters
+/// (magnitudes up to 6, where the invertibility reparameterizations and IAF's gates
+/// saturate), and for IAF also with a per-row context.
 #[test]
 fn flow_log_dets_match_the_numerical_jacobian() {
-    const D: usize = 3;
-    const R: usize = 6;
+    const R: usize = 5;
     let mut rng = StdRng::seed_from_u64(3);
     for kind in FlowKind::ALL {
-        for steps in [1, 3] {
-            let mut graph = Graph::new();
-            let z = graph.input_leaf("z", Shape::batch(D), false);
-            let out = flow::apply(&mut graph, kind, steps, z.node, "flow", None);
-            let log_det = out.log_det.unwrap();
-            let z_id = z.id;
-            let mut exec = Executor::<f64>::new(graph, R);
-            exec.init_params(&mut rng);
+        for d in 1..=8 {
+            for (steps, spread, with_context) in [
+                (1, 1.0, false),
+                (3, 1.0, false),
+                (1, 6.0, false),
+                (2, 1.0, true),
+            ] {
+                if with_context && kind != FlowKind::Iaf {
+                    continue;
+                }
+                let what =
+                    format!("{kind:?} d={d} x{steps} spread {spread} context {with_context}");
+                check_log_det(kind, d, steps, spread, with_context, R, &mut rng, &what);
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_log_det(
+    kind: FlowKind,
+    d: usize,
+    steps: usize,
+    spread: f64,
+    with_context: bool,
+    rows: usize,
+    rng: &mut StdRng,
+    what: &str,
+) {
+    let mut graph = Graph::new();
+    let z = graph.input_leaf("z", Shape::batch(d), false);
+    let context = with_context.then(|| graph.input_leaf("c", Shape::batch(3), false));
+    let out = flow::apply(
+        &mut graph,
+        kind,
+        steps,
+        z.node,
+        "flow",
+        context.map(|c| c.node),
+    );
+    let log_det = out.log_det.unwrap();
+    let z_id = z.id;
+    let mut exec = Executor::<f64>::new(graph, rows);
+    exec.init_params(rng);
+    for p in exec.params_mut() {
+        *p = rng.random_range(-spread..spread);
+    }
+    for x in exec.input_mut(z_id) {
+        *x = rng.random_range(-2.0..2.0);
+    }
+    if let Some(c) = context {
+        for x in exec.input_mut(c.id) {
+            *x = rng.random_range(-1.0..1.0);
+        }
+    }
+    exec.forward();
+    let claimed = exec.value(log_det).to_vec();
+    // jac[r][i * d + j] = ∂z'_i / ∂z_j in row r; rows are independent, so one column j
+    // is perturbed in every row at once.
+    // A wider step for one IAF step at extreme parameters: its Jacobian is triangular
+    // with a diagonal linear in the perturbed input (z'_i = m_i + s_i (z_i − m_i)), and
+    // gates of e^-20 need the resolution.
+    let h = if spread > 1.0 && kind == FlowKind::Iaf {
+        1e-2
+    } else {
+        1e-4
+    };
+    let mut jac = vec![vec![0.0; d * d]; rows];
+    for j in 0..d {
+        let mut eval = |delta: f64| {
+            let base: Vec<f64> = exec.input_mut(z_id).to_vec();
+            for r in 0..rows {
+                exec.input_mut(z_id)[r * d + j] = base[r * d + j] + delta;
+            }
+            exec.forward();
+            let v = exec.value(out.z).to_vec();
+            exec.input_mut(z_id).copy_from_slice(&base);
+            v
+        };
+        let up = eval(h);
+        let down = eval(-h);
+        for (r, m) in jac.iter_mut().enumerate() {
+            for i in 0..d {
+                m[i * d + j] = (up[r * d + i] - down[r * d + i]) / (2.0 * h);
+            }
+        }
+    }
+    // At extreme parameters a Jacobian entry can be e^-12 beside outputs of 100, which
+    // central differences resolve only to about 1e-3 relative.
+    let tolerance = if spread > 1.0 { 1e-3 } else { 1e-4 };
+    // A one-step IAF Jacobian is lower-triangular: checked, and then its determinant is
+    // the diagonal's product, which elimination beside entries 10^9 times larger would
+    // lose at extreme parameters.
+    let triangular = kind == FlowKind::Iaf && steps == 1;
+    for (r, m) in jac.into_iter().enumerate() {
+        let numeric = if triangular {
+            for i in 0..d {
+                for j in i + 1..d {
+                    assert!(
+                        m[i * d + j] == 0.0,
+                        "{what}: output {i} moves with input {j}"
+                    );
+                }
+            }
+            (0..d).map(|i| m[i * d + i].abs().ln()).sum()
+        } else {
+            log_abs_det(m, d)
+        };
+        assert!(
+            claimed[r].is_finite()
+                && (numeric - claimed[r]).abs() < tolerance * numeric.abs().max(1.0),
+            "{what}, row {r}: log_det node {} but numerical Jacobian {numeric}",
+            claimed[r]
+        );
+    }
+}
+
+/// The MADE inside an IAF step is autoregressive: in a one-step flow, output i moves
+/// only with inputs j < i (and on the second, reversed step, only with inputs j > i),
+/// checked on the Jacobian of random steps in dimensions 1 to 8.
+#[test]
+fn iaf_steps_are_autoregressive_in_alternating_orders() {
+    let mut rng = StdRng::seed_from_u64(8);
+    for d in 1..=8 {
+        let mut graph = Graph::new();
+        let z = graph.input_leaf("z", Shape::batch(d), false);
+        let first = flow::apply(&mut graph, FlowKind::Iaf, 1, z.node, "a", None);
+        // A lone second step (index 1) on the same input: the reversed order.
+        let mut second_graph = Graph::new();
+        let z2 = second_graph.input_leaf("z", Shape::batch(d), false);
+        let two = flow::apply(&mut second_graph, FlowKind::Iaf, 2, z2.node, "b", None);
+        for (graph, z_id, out, reversed) in [
+            (graph, z.id, first.z, false),
+            (second_graph, z2.id, two.z, true),
+        ] {
+            let mut exec = Executor::<f64>::new(graph, 1);
+            exec.set_rows(1);
             for p in exec.params_mut() {
-                *p = rng.random_range(-1.0..1.0);
+                *p = rng.random_range(-2.0..2.0);
             }
             for x in exec.input_mut(z_id) {
                 *x = rng.random_range(-2.0..2.0);
             }
             exec.forward();
-            let claimed = exec.value(log_det).to_vec();
-            // jac[r][i * D + j] = ∂z'_i / ∂z_j in row r; rows are independent, so one
-            // column j is perturbed in every row at once.
-            let h = 1e-5;
-            let mut jac = vec![vec![0.0; D * D]; R];
-            for j in 0..D {
-                let mut eval = |delta: f64| {
-                    let base: Vec<f64> = exec.input_mut(z_id).to_vec();
-                    for r in 0..R {
-                        exec.input_mut(z_id)[r * D + j] = base[r * D + j] + delta;
+            let base = exec.value(out).to_vec();
+            for j in 0..d {
+                exec.input_mut(z_id)[j] += 0.5;
+                exec.forward();
+                let moved = exec.value(out).to_vec();
+                exec.input_mut(z_id)[j] -= 0.5;
+                for i in 0..d {
+                    let changed = (moved[i] - base[i]).abs() > 1e-12;
+                    if reversed {
+                        continue;
                     }
-                    exec.forward();
-                    let v = exec.value(out.z).to_vec();
-                    exec.input_mut(z_id).copy_from_slice(&base);
-                    v
-                };
-                let up = eval(h);
-                let down = eval(-h);
-                for (r, m) in jac.iter_mut().enumerate() {
-                    for i in 0..D {
-                        m[i * D + j] = (up[r * D + i] - down[r * D + i]) / (2.0 * h);
+                    // z'_i = m_i + s_i (z_i − m_i): it moves with z_i itself and with
+                    // earlier inputs only.
+                    if j > i {
+                        assert!(!changed, "d={d}: output {i} moved with input {j}");
+                    }
+                    if j == i {
+                        assert!(changed, "d={d}: output {i} ignores its own input");
                     }
                 }
             }
-            for (r, m) in jac.into_iter().enumerate() {
-                let numeric = log_abs_det(m, D);
-                assert!(
-                    (numeric - claimed[r]).abs() < 1e-6,
-                    "{kind:?} x{steps}, row {r}: log_det node {} but numerical Jacobian {numeric}",
-                    claimed[r]
-                );
+            // The two-step flow's Jacobian is full (for d > 1), which a non-reversing
+            // second step would leave triangular.
+            if reversed && d > 1 {
+                exec.input_mut(z_id)[d - 1] += 0.5;
+                exec.forward();
+                let moved = exec.value(out).to_vec();
+                assert!((moved[0] - base[0]).abs() > 1e-9, "d={d}: no reversal");
+            }
+        }
+    }
+}
+
+/// The MADE's masks themselves: the hidden units output i reads see only inputs
+/// earlier in the order, in both orders and in every dimension.
+#[test]
+fn made_masks_connect_each_output_only_to_earlier_inputs() {
+    for d in 1..=8 {
+        let h = flow::iaf_hidden_width(d);
+        for reversed in [false, true] {
+            let (input, output) = flow::iaf_masks(d, h, reversed);
+            let order = |j: usize| if reversed { d - 1 - j } else { j };
+            for i in 0..d {
+                for j in 0..d {
+                    let path = (0..h).any(|k| input[j * h + k] > 0.0 && output[k * d + i] > 0.0);
+                    if order(j) >= order(i) {
+                        assert!(
+                            !path,
+                            "d={d} reversed={reversed}: output {i} reads input {j}"
+                        );
+                    } else {
+                        assert!(
+                            path,
+                            "d={d} reversed={reversed}: output {i} cannot read input {j}"
+                        );
+                    }
+                }
             }
         }
     }

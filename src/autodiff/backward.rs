@@ -12,7 +12,7 @@
 
 use super::Plan;
 use super::density;
-use super::forward::{layout, padded, row, row_of};
+use super::forward::{group_rows, layout, padded, row, row_of};
 use super::real::{Layout, Real};
 use crate::dist::{Elementwise, Family, categorical, for_elementwise};
 use crate::ir::{Binary, NodeId, Op, Unary};
@@ -230,6 +230,24 @@ fn backward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &[T], grads: &mut 
             for k in 0..4 {
                 if let Some(g) = grads.of(k) {
                     grid.accumulate_nth(g, k, dout, args, density::kl_normal_grad);
+                }
+            }
+        }
+        // Never visited: its output needs no gradient (`Graph::needs_grad`).
+        Op::StopGradient => {}
+        Op::GroupLogMeanExp { groups } => {
+            if let Some(dx) = grads.of(0) {
+                // y_i = log (1/K) Σ_s exp(x_si), written to all K samples of row i:
+                // dx_si += (Σ_s' dy_s'i) · exp(x_si − y_i) / K, the normalized weight.
+                let x = arg(0).data;
+                let rows = group_rows(x.len(), groups);
+                let k = T::from_f64(groups as f64);
+                for i in 0..rows {
+                    let total = (0..groups).fold(T::ZERO, |acc, s| acc + dout[s * rows + i]);
+                    for s in 0..groups {
+                        let at = s * rows + i;
+                        dx[at] += total * (x[at] - y[at]).exp() / k;
+                    }
                 }
             }
         }

@@ -156,7 +156,38 @@ fn forward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &mut [T]) {
             for_elementwise!(family, F => grid.map(out, args, F::log_density));
         }
         Op::KlNormal => grid.map(out, [arg(0), arg(1), arg(2), arg(3)], density::kl_normal),
+        Op::StopGradient => out.copy_from_slice(arg(0).data),
+        Op::GroupLogMeanExp { groups } => group_log_mean_exp(arg(0).data, groups, out),
     }
+}
+
+/// Each row's log-mean-exp over its `groups` sample-major samples, written to every
+/// sample; the maximum is subtracted first so that no weight overflows.
+fn group_log_mean_exp<T: Real>(x: &[T], groups: usize, out: &mut [T]) {
+    let rows = group_rows(x.len(), groups);
+    let log_k = T::from_f64((groups as f64).ln());
+    for i in 0..rows {
+        let samples = (0..groups).map(|s| x[s * rows + i]);
+        let max = samples.clone().fold(T::from_f64(f64::NEG_INFINITY), T::max);
+        let value = if max.is_finite() {
+            let sum = samples.fold(T::ZERO, |acc, v| acc + (v - max).exp());
+            max + sum.ln() - log_k
+        } else {
+            max
+        };
+        for s in 0..groups {
+            out[s * rows + i] = value;
+        }
+    }
+}
+
+/// The rows per sample block of a `len`-row column split into `groups` blocks.
+pub(super) fn group_rows(len: usize, groups: usize) -> usize {
+    assert!(
+        len.is_multiple_of(groups),
+        "internal: {len} rows are not {groups} equal sample blocks"
+    );
+    len / groups
 }
 
 /// `out = f(x)` elementwise: a flat loop the compiler vectorizes where `f` allows.

@@ -4,12 +4,20 @@
 
 use std::collections::HashMap;
 
+use super::info::ObjectiveSpec;
 use super::info::{FLOW_KINDS, MAX_FLOW_STEPS};
 use super::{Activation, Checker, FlowSpec, GlobalsMode, GuideSpec, SymbolKind};
 use crate::diag::{Diagnostic, Span, suggest};
 use crate::syntax::ast::{GuideBlock, GuideEntry, GuideValue, Ident, Mlp};
 
-const SETTINGS: [&str; 4] = ["encoder", "flow", "global_flow", "globals"];
+const SETTINGS: [&str; 6] = [
+    "encoder",
+    "flow",
+    "global_flow",
+    "globals",
+    "objective",
+    "gradient",
+];
 const MODES: [&str; 2] = ["free", "amortized"];
 
 impl Checker {
@@ -22,6 +30,8 @@ impl Checker {
             global_flow: FlowSpec::None,
             globals: GlobalsMode::MeanField,
             free: Vec::new(),
+            objective: ObjectiveSpec::Elbo,
+            gradient: None,
         };
         let Some(block) = block else { return spec };
         let mut seen: HashMap<String, Span> = HashMap::new();
@@ -86,14 +96,59 @@ impl Checker {
                         .with_label("unknown mode"),
                 ),
             },
+            "objective" => {
+                if let Some(objective) = self.objective(value) {
+                    spec.objective = objective;
+                }
+            }
+            "gradient" => match value {
+                GuideValue::Name(name) => match name.name.parse() {
+                    Ok(gradient) => spec.gradient = Some(gradient),
+                    Err(e) => self.error(
+                        Diagnostic::error(name.span, format!("{e}"))
+                            .with_label("unknown estimator"),
+                    ),
+                },
+                other => self.error(
+                    Diagnostic::error(other.span(), "`gradient` must be `naive`, `stl` or `dreg`")
+                        .with_label("not an estimator"),
+                ),
+            },
             other => {
                 let mut d = Diagnostic::error(key.span, format!("unknown guide setting `{other}`"))
                     .with_label("not a setting");
                 d = match suggest(other, SETTINGS) {
                     Some(s) => d.with_hint(format!("did you mean `{s}`?")),
-                    None => d.with_hint("the settings are `encoder`, `flow`, `global_flow` and `globals`, and `NAME: free` for a local latent"),
+                    None => d.with_hint("the settings are `encoder`, `flow`, `global_flow`, `globals`, `objective` and `gradient`, and `NAME: free` for a local latent"),
                 };
                 self.error(d);
+            }
+        }
+    }
+
+    /// `elbo` or `iwae(K)`.
+    fn objective(&mut self, value: &GuideValue) -> Option<ObjectiveSpec> {
+        match value {
+            GuideValue::Name(name) if name.name == "elbo" => Some(ObjectiveSpec::Elbo),
+            GuideValue::Call { name, arg, .. } if name.name == "iwae" => {
+                match ObjectiveSpec::iwae(arg.value) {
+                    Ok(objective) => Some(objective),
+                    Err(e) => {
+                        self.error(
+                            Diagnostic::error(arg.span, e.to_string())
+                                .with_label(format!("{} samples", arg.value)),
+                        );
+                        None
+                    }
+                }
+            }
+            other => {
+                self.error(
+                    Diagnostic::error(other.span(), "the objective must be `elbo` or `iwae(K)`")
+                        .with_label("not an objective")
+                        .with_hint("write it like `objective = iwae(5)`"),
+                );
+                None
             }
         }
     }

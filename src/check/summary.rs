@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::hir::{self, Resolved, StmtKind};
-use super::{FlowSpec, ModelInfo, Symbol, SymbolKind};
+use super::{FlowSpec, ModelInfo, ObjectiveSpec, Symbol, SymbolKind};
 
 /// The summary of a checked model.
 pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
@@ -122,6 +122,16 @@ pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
             rows.push(("global_flow".to_string(), guide.global_flow.to_string()));
         }
         rows.push(("globals".to_string(), guide.globals.name().to_string()));
+    }
+    // Shown when the block asks for more than the ELBO's plain gradient, so summaries of
+    // models that do not are as before.
+    if guide.objective != ObjectiveSpec::Elbo || guide.gradient.is_some() {
+        rows.push(("objective".to_string(), guide.objective.to_string()));
+        let gradient = match guide.gradient {
+            Some(g) => g.name().to_string(),
+            None => format!("{} (default)", guide.objective.default_gradient().name()),
+        };
+        rows.push(("gradient".to_string(), gradient));
     }
     section("guide", rows);
     out

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::check::{Activation, FlowSpec, GlobalsMode, SettingError};
+use crate::check::{Activation, FlowSpec, GlobalsMode, Gradient, ObjectiveSpec, SettingError};
 use crate::infer::train::{DEFAULT_BATCH, FitOptions, Optimizer};
 use crate::objective::KlMode;
 
@@ -274,6 +274,38 @@ pub struct GuideArgs {
     /// The encoder's hidden activation.
     #[arg(long, value_enum)]
     pub encoder_activation: Option<ActivationArg>,
+    /// The bound training maximizes: `elbo` or `iwae:K` (K importance samples per row).
+    #[arg(long, value_parser = parse_objective)]
+    pub objective: Option<ObjectiveSpec>,
+    /// The gradient estimator (default: `dreg` for `iwae:K`, `naive` for the ELBO).
+    #[arg(long, value_enum)]
+    pub gradient: Option<GradientArg>,
+}
+
+/// `--objective`, parsed by the library like `--flow`.
+fn parse_objective(text: &str) -> Result<ObjectiveSpec, SettingError> {
+    text.parse()
+}
+
+/// `--gradient`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GradientArg {
+    /// The reparameterized gradient of the bound as written.
+    Naive,
+    /// Sticking the landing: the ELBO's path derivative (Roeder et al. 2017).
+    Stl,
+    /// The importance-weighted bound's doubly-reparameterized gradient (Tucker et al. 2019).
+    Dreg,
+}
+
+impl From<GradientArg> for Gradient {
+    fn from(g: GradientArg) -> Gradient {
+        match g {
+            GradientArg::Naive => Gradient::Naive,
+            GradientArg::Stl => Gradient::Stl,
+            GradientArg::Dreg => Gradient::Dreg,
+        }
+    }
 }
 
 /// A flow is a kind and a step count (`planar:4`), so not a closed list of values; the

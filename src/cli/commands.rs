@@ -68,12 +68,7 @@ pub fn graph(config: &GraphConfig) -> Result<(), Failure> {
             .info
             .check_param_budget(&spec.encoder_hidden)
             .map_err(|e| Error::Usage(e.to_string()))?;
-        let options = ElboOptions {
-            spec,
-            kl: KlMode::Sampled,
-            train_rows: 1,
-            objective: Objective::Elbo,
-        };
+        let options = ElboOptions::training(&spec, KlMode::Sampled, 1);
         objective::build(&loaded.model, &loaded.info, &options)
             .map_err(|e| Error::Usage(e.to_string()))?
             .graph
@@ -135,6 +130,8 @@ struct FitObserver {
     bar: Option<indicatif::ProgressBar>,
     /// When the last plain progress line was written, if they are written at all.
     log: Option<std::time::Instant>,
+    /// The bound being optimized, e.g. `ELBO` or `IWAE-5 bound`.
+    bound: String,
     interrupted: Arc<AtomicBool>,
 }
 
@@ -161,8 +158,8 @@ impl Observer for FitObserver {
             }
             bar.set_position(p.epoch as u64);
             bar.set_message(format!(
-                "ELBO/row {:.3}  {:.0} rows/s  lr {:.1e}",
-                p.elbo, p.rows_per_second, p.lr
+                "{}/row {:.3}  {:.0} rows/s  lr {:.1e}",
+                self.bound, p.elbo, p.rows_per_second, p.lr
             ));
         }
     }
@@ -241,6 +238,7 @@ pub fn fit(config: &FitConfig) -> Result<(), Failure> {
     let mut observer = FitObserver {
         bar,
         log,
+        bound: Objective::from_spec(request.guide.objective).describe(),
         interrupted,
     };
     let report = fit::fit(&request, &mut observer)?;

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use crate::check::{Activation, FlowSpec, GlobalsMode, GuideSpec};
+use crate::check::{Activation, FlowSpec, GlobalsMode, Gradient, GuideSpec, ObjectiveSpec};
 use crate::infer::limits;
 use crate::infer::session::Threads;
 use crate::infer::train::FitOptions;
@@ -51,6 +51,8 @@ pub struct GuideOverrides {
     globals: Option<GlobalsMode>,
     encoder_hidden: Option<Vec<usize>>,
     encoder_activation: Option<Activation>,
+    objective: Option<ObjectiveSpec>,
+    gradient: Option<Gradient>,
 }
 
 impl GuideOverrides {
@@ -72,6 +74,12 @@ impl GuideOverrides {
         if let Some(activation) = self.encoder_activation {
             spec.encoder_activation = activation;
         }
+        if let Some(objective) = self.objective {
+            spec.objective = objective;
+        }
+        if let Some(gradient) = self.gradient {
+            spec.gradient = Some(gradient);
+        }
         spec
     }
 }
@@ -90,6 +98,8 @@ impl TryFrom<GuideArgs> for GuideOverrides {
             globals: args.globals.map(Into::into),
             encoder_hidden: args.encoder_hidden,
             encoder_activation: args.encoder_activation.map(Into::into),
+            objective: args.objective,
+            gradient: args.gradient.map(Into::into),
         })
     }
 }

@@ -13,6 +13,7 @@ use crate::infer::summary::Summary;
 use super::config::DEFAULT_PREDICT_DRAWS;
 use crate::infer::fitfile::FitFile;
 use crate::infer::train::NonFinite;
+use crate::objective::{Gradient, Objective};
 use crate::source::Loaded;
 
 /// A progress bar on stderr, or none when stdout is not a terminal.
@@ -75,6 +76,20 @@ pub fn interrupted_message(file: &FitFile, out: Option<&Path>) -> String {
     )
 }
 
+/// The bound a fit trained on and its estimator, as its file records them, when they
+/// are not the plain ELBO's (files of ELBO fits read as before).
+fn trained_bound(file: &FitFile) -> Option<(String, String)> {
+    let g = &file.guide;
+    let objective = g.objective.parse().map(Objective::from_spec).ok()?;
+    let gradient = g
+        .gradient
+        .as_deref()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| objective.default_gradient());
+    (objective != Objective::Elbo || gradient != Gradient::Naive)
+        .then(|| (objective.describe(), gradient.name().to_string()))
+}
+
 /// The fit's figures and the posterior table of every global, param and global let.
 pub fn fit_summary(file: &FitFile, posterior: &Summary) -> String {
     use std::fmt::Write as _;
@@ -85,9 +100,18 @@ pub fn fit_summary(file: &FitFile, posterior: &Summary) -> String {
         "fit: {} epochs, {} steps in {:.2} s ({})",
         f.epochs, f.steps, f.seconds, f.stopped
     );
+    if let Some((bound, gradient)) = trained_bound(file) {
+        let _ = writeln!(out, "trained on the {bound} with the {gradient} gradient");
+    }
     let _ = writeln!(out, "train ELBO per row: {:.4}", f.train_elbo);
     if let Some(test) = f.test_elbo {
         let _ = writeln!(out, "test ELBO per row:  {test:.4}");
+    }
+    if let Some(v) = f.train_iwae {
+        let _ = writeln!(out, "train IWAE bound per row: {v:.4}");
+    }
+    if let Some(v) = f.test_iwae {
+        let _ = writeln!(out, "test IWAE bound per row:  {v:.4}");
     }
     if let Some(khat) = f.khat {
         let _ = writeln!(
@@ -196,6 +220,13 @@ pub fn fit_json(file: &FitFile, posterior: &Summary) -> String {
     if let (Some(khat), Some(map)) = (f.khat, json.as_object_mut()) {
         map.insert("khat".into(), khat.into());
         map.insert("psis_log_evidence".into(), f.psis_log_evidence.into());
+    }
+    if let (Some((bound, gradient)), Some(map)) = (trained_bound(file), json.as_object_mut()) {
+        map.insert("objective".into(), file.guide.objective.clone().into());
+        map.insert("bound".into(), bound.into());
+        map.insert("gradient".into(), gradient.into());
+        map.insert("train_iwae".into(), f.train_iwae.into());
+        map.insert("test_iwae".into(), f.test_iwae.into());
     }
     json.to_string()
 }

@@ -10,7 +10,7 @@ use crate::dist::{Elem, Family};
 use crate::ir::{Graph, NodeId};
 
 use super::flow::{self, FlowKind};
-use super::{Draw, Group, GuideError, support};
+use super::{Draw, Group, GroupGaussian, GuideError, support};
 
 /// Sets the origin of the nodes added next to `symbol`'s declaration.
 pub(super) fn blame(graph: &mut Graph, info: &ModelInfo, symbol: SymbolId) {
@@ -18,8 +18,9 @@ pub(super) fn blame(graph: &mut Graph, info: &ModelInfo, symbol: SymbolId) {
 }
 
 /// Draws `symbols` (side by side) as `loc + scale · eps`, then the flow, then each
-/// latent's transform to its support. Without a flow each latent has its own log q;
-/// with one the group has a joint log q.
+/// latent's transform to its support. Without a flow each latent has its own log q
+/// and the group keeps its Gaussian (for [`Group::path_log_q`]); with one the group
+/// has a joint log q.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gaussian_group(
     graph: &mut Graph,
@@ -30,6 +31,7 @@ pub(super) fn gaussian_group(
     eps: NodeId,
     flow_spec: FlowSpec,
     flow_name: &str,
+    context: Option<NodeId>,
 ) -> Result<Group, GuideError> {
     blame(graph, info, symbols[0]);
     let spread = graph.mul(scale, eps);
@@ -38,6 +40,7 @@ pub(super) fn gaussian_group(
         None => {
             let mut draws = Vec::new();
             let mut start = 0;
+            let mut log_jacobians = Vec::new();
             for &id in symbols {
                 blame(graph, info, id);
                 let w = info.symbol(id).shape.width();
@@ -47,23 +50,30 @@ pub(super) fn gaussian_group(
                 start += w;
                 let density = graph.log_density(Family::Normal, u, &[l, s]);
                 let log_q_u = graph.sum_cols(density);
-                let (value, log_q) = support::to_support(graph, info, id, u, log_q_u);
+                let supported = support::to_support(graph, info, id, u, log_q_u);
+                log_jacobians.extend(supported.log_jacobian);
                 draws.push(Draw {
                     symbol: id,
-                    value,
-                    log_q: Some(log_q),
+                    value: supported.value,
+                    log_q: Some(supported.log_q),
                     gaussian: (info.symbol(id).elem == Elem::Real).then_some((l, s)),
                 });
             }
             Ok(Group {
                 draws,
                 joint_log_q: None,
+                gaussian: Some(GroupGaussian {
+                    sample: u0,
+                    loc,
+                    scale,
+                    log_jacobians,
+                }),
             })
         }
         Some((kind, steps)) => {
             let density = graph.log_density(Family::Normal, u0, &[loc, scale]);
             let log_q0 = graph.sum_cols(density);
-            let flowed = flow::apply(graph, kind, steps, u0, flow_name, None);
+            let flowed = flow::apply(graph, kind, steps, u0, flow_name, context);
             let log_q = match flowed.log_det {
                 Some(ld) => graph.sub(log_q0, ld),
                 None => log_q0,
@@ -90,11 +100,11 @@ pub(super) fn split_joint(
         let w = info.symbol(id).shape.width();
         let u = graph.slice_cols(z, start, start + w);
         start += w;
-        let (value, adjusted) = support::to_support(graph, info, id, u, log_q);
-        log_q = adjusted;
+        let supported = support::to_support(graph, info, id, u, log_q);
+        log_q = supported.log_q;
         draws.push(Draw {
             symbol: id,
-            value,
+            value: supported.value,
             log_q: None,
             gaussian: None,
         });
@@ -102,5 +112,6 @@ pub(super) fn split_joint(
     Group {
         draws,
         joint_log_q: Some(log_q),
+        gaussian: None,
     }
 }

@@ -1,6 +1,7 @@
 //! The amortized encoder: one MLP from a row's data to the location and softplus scale
 //! of every amortized local latent, q(z|x) = N(μ(x), diag σ(x)²), drawn as one group
-//! (optionally through the guide's flow).
+//! (optionally through the guide's flow, and for a flow conditioned on the data point
+//! such as IAF also a per-row context vector).
 //!
 //! Its nodes are blamed on the first amortized latent's declaration; the encoder never
 //! reads latents or parameters of the model.
@@ -10,6 +11,7 @@ use crate::ir::{Graph, Leaf, NodeId, NoiseId, Shape, Unary};
 use crate::lower;
 
 use super::draw::{blame, gaussian_group};
+use super::flow::FlowKind;
 use super::{Group, GuideError};
 
 /// Builds the encoder for `amortized` (in declaration order) reading `data`, and
@@ -27,15 +29,23 @@ pub(super) fn build(
         .iter()
         .map(|&id| info.symbol(id).shape.width())
         .sum();
+    // A flow conditioned on the data point (IAF) reads a context the encoder emits
+    // after the locations and scales.
+    let context_width =
+        FlowKind::from_spec(spec.flow)?.map_or(0, |(kind, _)| kind.flow().context_width(width));
     let mut widths = vec![info.data_width()];
     widths.extend(&spec.encoder_hidden);
-    widths.push(2 * width);
+    widths.push(2 * width + context_width);
     let layers = graph.mlp_params("guide.encoder", &widths);
     let activation = lower::activation_op(spec.encoder_activation);
     let out = graph.apply_mlp(x, &layers, activation);
     let loc = graph.slice_cols(out, 0, width);
     let raw_scale = graph.slice_cols(out, width, 2 * width);
     let scale = graph.unary(Unary::Softplus, raw_scale);
+    let context = (context_width > 0).then(|| {
+        let c = graph.slice_cols(out, 2 * width, 2 * width + context_width);
+        graph.label(c, "guide.context")
+    });
     graph.label(loc, "guide.loc");
     graph.label(scale, "guide.scale");
     let eps = graph.noise_leaf("guide.eps", Shape::batch(width));
@@ -48,6 +58,7 @@ pub(super) fn build(
         eps.node,
         spec.flow,
         "guide.flow",
+        context,
     )?;
     Ok((group, eps))
 }

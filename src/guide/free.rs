@@ -45,7 +45,17 @@ pub(super) fn build(
         let raw = graph.gather_rows(scale_table, row_index.node);
         let scale = graph.unary(Unary::Softplus, raw);
         let eps = graph.noise_leaf(format!("{name}.eps"), Shape::batch(w));
-        let group = gaussian_group(graph, info, &[id], loc, scale, eps.node, FlowSpec::None, "")?;
+        let group = gaussian_group(
+            graph,
+            info,
+            &[id],
+            loc,
+            scale,
+            eps.node,
+            FlowSpec::None,
+            "",
+            None,
+        )?;
         groups.push(group);
         noise.push((id, eps));
     }

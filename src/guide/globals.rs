@@ -43,6 +43,7 @@ pub(super) fn build(
                 eps.node,
                 flow_spec,
                 "guide.global_flow",
+                None,
             )?
         }
         GlobalsMode::Full => full_rank(graph, info, globals, loc, eps.node, width, flow_spec)?,

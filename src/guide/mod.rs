@@ -18,7 +18,7 @@
 //!
 //! This module never lowers the model and never combines log q with log p: the
 //! [`crate::objective`] does both. Building never fails on a checked model, except for
-//! guide settings this version cannot build, which [`GuideError`] names.
+//! settings this version cannot combine, which [`GuideError`] names.
 
 mod draw;
 mod encoder;
@@ -34,8 +34,25 @@ use crate::ir::{Graph, InputId, Leaf, NodeId, NoiseId};
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum GuideError {
-    #[error("the `iaf` flow is not available in this version; use `planar` or `radial`")]
-    IafUnavailable,
+    #[error(
+        "the `{gradient}` gradient needs the guide's density at a fixed sample, which a flow or full-rank globals do not give; use `--gradient naive`"
+    )]
+    NoPathDensity { gradient: &'static str },
+    #[error(
+        "training on the importance-weighted bound with global latents is not available in this version; use `--objective elbo`"
+    )]
+    IwaeGlobals,
+    #[error(
+        "the `{gradient}` gradient is not an estimator of the {objective}: `stl` is for the ELBO, `dreg` for `iwae:K`"
+    )]
+    GradientFor {
+        gradient: &'static str,
+        objective: String,
+    },
+    #[error(
+        "`--kl analytic` takes the KL in closed form, which {what} does not use; leave `--kl` out"
+    )]
+    AnalyticKl { what: String },
 }
 
 /// One latent's draw from the guide.
@@ -59,6 +76,40 @@ pub struct Group {
     /// `[R, 1]`: the group's joint log q when a flow or a full-rank Gaussian makes the
     /// latents' densities inseparable (their draws then have no `log_q` of their own).
     pub joint_log_q: Option<NodeId>,
+    /// The diagonal Gaussian the whole group was drawn from, when nothing but each
+    /// latent's support transform follows it.
+    pub gaussian: Option<GroupGaussian>,
+}
+
+/// A group drawn as `sample = loc + scale · ε` and then mapped to the supports.
+#[derive(Debug, Clone)]
+pub struct GroupGaussian {
+    /// `[R, Σ widths]`, unconstrained.
+    pub sample: NodeId,
+    pub loc: NodeId,
+    pub scale: NodeId,
+    /// `[R, 1]` log |dz/du| of each latent whose support transform is not the identity.
+    pub log_jacobians: Vec<NodeId>,
+}
+
+impl Group {
+    /// `[R, 1]`: the group's whole log q at its sample with the guide's parameters held
+    /// fixed (stop-gradient), so that its gradient is only the path through the sample,
+    /// as sticking the landing (Roeder et al. 2017) and DReG (Tucker et al. 2019) need.
+    /// `None` where the density cannot be evaluated at a fixed sample without inverting
+    /// a flow or a Cholesky factor. Built on demand, so graphs that do not use it do not
+    /// change.
+    pub fn path_log_q(&self, graph: &mut Graph) -> Option<NodeId> {
+        let g = self.gaussian.as_ref()?;
+        let loc = graph.stop_gradient(g.loc);
+        let scale = graph.stop_gradient(g.scale);
+        let density = graph.log_density(crate::dist::Family::Normal, g.sample, &[loc, scale]);
+        let mut log_q = graph.sum_cols(density);
+        for &lj in &g.log_jacobians {
+            log_q = graph.sub(log_q, lj);
+        }
+        Some(log_q)
+    }
 }
 
 /// The guide's noise leaves by role, each filled with standard-normal draws per batch.

@@ -13,7 +13,7 @@ use crate::check::{GuideSpec, ModelInfo, Resolved, Shape, SymbolKind};
 use crate::dist::DataRange;
 use crate::guide::GuideError;
 use crate::ir::Graph;
-use crate::objective::{self, ElboGraph, ElboOptions, KlMode, Objective};
+use crate::objective::{self, ElboGraph, ElboOptions, Gradient, KlMode, Objective};
 use crate::source::{Loaded, SourceError, analyze};
 
 use super::dadvi;
@@ -112,33 +112,41 @@ pub enum FitError {
         "`--optimizer dadvi` needs a guide without amortized locals (declare the locals `free` in the guide block, or use `--optimizer adam`)"
     )]
     DadviAmortized,
+    #[error(
+        "`--optimizer dadvi` maximizes the plain ELBO: use it without `--objective iwae:K` and `--gradient stl`, or use `--optimizer adam`"
+    )]
+    DadviObjective,
 }
 
 /// Fits the model and estimates the final figures.
 pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitReport, FitError> {
     let loaded = request.loaded;
     let train_rows = request.train.rows;
-    let options = ElboOptions {
-        spec: request.guide.clone(),
-        kl: request.kl,
-        train_rows,
-        objective: Objective::Elbo,
-    };
-    let elbo = objective::build(&loaded.model, &loaded.info, &options)?;
+    let options = ElboOptions::training(&request.guide, request.kl, train_rows);
+    let training_graph = objective::build(&loaded.model, &loaded.info, &options)?;
     let batch = request.options.batch_size(train_rows);
-    let samples = request.options.samples;
-    limits::check_rows(&elbo.graph, batch.saturating_mul(samples), || {
+    // An importance-weighted bound's K samples are K copies of each row in the batch.
+    let mut train_options = request.options.clone();
+    train_options.samples *= options.objective.samples_per_row();
+    let samples = train_options.samples;
+    limits::check_rows(&training_graph.graph, batch.saturating_mul(samples), || {
         format!("training batches of {batch} rows with {samples} samples each")
     })?;
+    // Deterministic ADVI maximizes the plain ELBO's sample average; an importance-weighted
+    // bound or a path-derivative gradient is Adam's.
+    let plain = options.objective == Objective::Elbo && options.gradient() == Gradient::Naive;
     let deterministic = match request.options.optimizer {
         Optimizer::Adam => false,
-        Optimizer::Auto => request.options.epochs.is_none() && dadvi::applies(&elbo),
-        Optimizer::Dadvi if dadvi::applies(&elbo) => true,
+        Optimizer::Auto => {
+            request.options.epochs.is_none() && plain && dadvi::applies(&training_graph)
+        }
+        Optimizer::Dadvi if !plain => return Err(FitError::DadviObjective),
+        Optimizer::Dadvi if dadvi::applies(&training_graph) => true,
         Optimizer::Dadvi => return Err(FitError::DadviAmortized),
     };
     let (training, dadvi_figures) = if deterministic {
         let fitted = dadvi::fit(
-            &elbo,
+            &training_graph,
             request.train,
             &request.options,
             request.options.lr_covariance,
@@ -146,8 +154,15 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
         )?;
         (fitted.training, Some(fitted.figures))
     } else {
-        let training = train::train(&elbo, request.train, &request.options, observer);
+        let training = train::train(&training_graph, request.train, &train_options, observer);
         (training, None)
+    };
+    // The final figures are the ELBO's (and the trained bound's): evaluated on the
+    // single-sample graph, which shares every parameter name with the training graph.
+    let elbo = if plain {
+        training_graph
+    } else {
+        objective::build(&loaded.model, &loaded.info, &options.evaluation())?
     };
     let seed = request.options.seed;
     // A DADVI fit's rows share their globals' draw in each pass, so the error is
@@ -175,6 +190,14 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
     };
     let train_elbo = estimate(request.train)?.per_row;
     let test_elbo = request.test.map(&estimate).transpose()?.map(|e| e.per_row);
+    let bound = |data: &Dataset| match options.objective {
+        Objective::Iwae { k } => {
+            evaluate::iwae(&elbo, &training.params, data, train_rows, k, seed).map(Some)
+        }
+        Objective::Elbo => Ok(None),
+    };
+    let train_iwae = bound(request.train)?;
+    let test_iwae = request.test.map(bound).transpose()?.flatten();
     let mut globals =
         evaluate::summarize_globals(&elbo, &training.params, &loaded.info, SUMMARY_DRAWS, seed)?;
     if let Some(lr_sd) = dadvi_figures.as_ref().and_then(|d| d.lr_sd.as_ref()) {
@@ -219,6 +242,8 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
         figures: Figures {
             train_elbo,
             test_elbo,
+            train_iwae,
+            test_iwae,
             epochs: training.epochs,
             steps: training.steps,
             seconds: training.seconds,
@@ -264,12 +289,9 @@ pub fn rebuild(file: &FitFile) -> Result<Refit, RebuildError> {
         .guide
         .resolve(&loaded.info)
         .map_err(RebuildError::Invalid)?;
-    let options = ElboOptions {
-        spec,
-        kl,
-        train_rows: file.train_rows,
-        objective: Objective::Elbo,
-    };
+    // Whatever bound it was trained on, a fit is evaluated on its single-sample ELBO
+    // graph, whose parameters are the same.
+    let options = ElboOptions::training(&spec, kl, file.train_rows).evaluation();
     let elbo = objective::build(&loaded.model, &loaded.info, &options)
         .map_err(|e| RebuildError::Invalid(e.to_string()))?;
     check_params(&elbo.graph, &file.params).map_err(RebuildError::Invalid)?;

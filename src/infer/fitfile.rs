@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Activation, FlowSpec, GlobalsMode, GuideSpec, ModelInfo, SymbolId, SymbolKind};
+use crate::check::{
+    Activation, FlowSpec, GlobalsMode, GuideSpec, ModelInfo, ObjectiveSpec, SymbolId, SymbolKind,
+};
 use crate::objective::KlMode;
 
 use super::dadvi::DadviFigures;
@@ -131,6 +133,23 @@ pub struct GuideSettings {
     pub globals: String,
     pub free: Vec<String>,
     pub kl: KlRecord,
+    /// The bound training maximized (`elbo`, `iwae(K)`); files before it trained the
+    /// ELBO.
+    #[serde(default = "elbo_objective", skip_serializing_if = "is_elbo")]
+    pub objective: String,
+    /// The gradient estimator asked for (`naive`, `stl`, `dreg`), absent for the
+    /// objective's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradient: Option<String>,
+}
+
+fn elbo_objective() -> String {
+    ObjectiveSpec::Elbo.to_string()
+}
+
+/// Files of fits on the ELBO are written as before the objective was recorded.
+fn is_elbo(objective: &str) -> bool {
+    objective == elbo_objective()
 }
 
 impl GuideSettings {
@@ -147,6 +166,8 @@ impl GuideSettings {
                 .map(|&id| info.symbol(id).name.clone())
                 .collect(),
             kl: kl.into(),
+            objective: spec.objective.to_string(),
+            gradient: spec.gradient.map(|g| g.name().to_string()),
         }
     }
 
@@ -168,6 +189,16 @@ impl GuideSettings {
             .parse()
             .map_err(|e| setting("global_flow", e))?;
         let globals: GlobalsMode = self.globals.parse().map_err(|e| setting("globals", e))?;
+        let objective: ObjectiveSpec = self
+            .objective
+            .parse()
+            .map_err(|e| setting("objective", e))?;
+        let gradient = self
+            .gradient
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| setting("gradient", e))?;
         let free = self
             .free
             .iter()
@@ -198,6 +229,8 @@ impl GuideSettings {
                 global_flow,
                 globals,
                 free,
+                objective,
+                gradient,
             },
             self.kl.into(),
         ))
@@ -211,6 +244,12 @@ pub struct Figures {
     #[serde(deserialize_with = "nan_if_null")]
     pub train_elbo: f64,
     pub test_elbo: Option<f64>,
+    /// The trained importance-weighted bound's estimate per row (with its K samples),
+    /// present when the fit trained on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_iwae: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_iwae: Option<f64>,
     pub epochs: usize,
     pub steps: u64,
     pub seconds: f64,

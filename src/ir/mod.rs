@@ -256,6 +256,16 @@ pub enum Op {
     /// `[q_loc, q_scale, p_loc, p_scale]`: elementwise KL(N(q_loc, q_scale²) ‖
     /// N(p_loc, p_scale²)), broadcasting.
     KlNormal,
+    /// `[x]`: `x` itself, through which no gradient passes (backward zero). Estimators
+    /// that keep a term's value but drop part of its gradient (DReG, sticking the
+    /// landing) are built from it.
+    StopGradient,
+    /// `[x]`, `x` a `[R, 1]` batch column whose R rows are `groups` sample-major blocks
+    /// of R / `groups` rows (row `s·B + i` is sample `s` of row `i`): every row gets the
+    /// log-mean-exp over its row's samples, log (1/K) Σ_s exp(x[s·B + i]). The result
+    /// stays `[R, 1]` (each sample holds its row's value) so that one batch shape serves
+    /// every objective; summing it counts each row K times.
+    GroupLogMeanExp { groups: usize },
 }
 
 /// How a parameter's initial value is drawn.
@@ -818,6 +828,23 @@ impl Graph {
         self.push(Op::KlNormal, inputs, shape)
     }
 
+    /// `x` without its gradient; see [`Op::StopGradient`].
+    pub fn stop_gradient(&mut self, x: NodeId) -> NodeId {
+        let shape = self.shape(x);
+        self.push(Op::StopGradient, vec![x], shape)
+    }
+
+    /// The per-row log-mean-exp over `groups` sample-major blocks of a batch column;
+    /// see [`Op::GroupLogMeanExp`].
+    pub fn group_log_mean_exp(&mut self, x: NodeId, groups: usize) -> NodeId {
+        let shape = self.shape(x);
+        assert!(
+            shape == Shape::batch(1) && groups >= 1,
+            "internal: group log-mean-exp of {shape:?} over {groups} groups"
+        );
+        self.push(Op::GroupLogMeanExp { groups }, vec![x], shape)
+    }
+
     fn broadcast(&self, operands: &[NodeId]) -> Shape {
         operands
             .iter()
@@ -837,7 +864,7 @@ impl Graph {
             needs[i] = match node.op {
                 Op::Param(_) => true,
                 Op::Input(id) => self.input_info(id).differentiable,
-                Op::Noise(_) | Op::Const(_) | Op::OneHot { .. } => false,
+                Op::Noise(_) | Op::Const(_) | Op::OneHot { .. } | Op::StopGradient => false,
                 _ => node.inputs.iter().any(|x| needs[x.index()]),
             };
         }

@@ -73,6 +73,8 @@ fn op_text(graph: &Graph, node: &Node) -> String {
             family.param_names().join(", ")
         ),
         Op::KlNormal => "kl_normal".to_string(),
+        Op::StopGradient => "stop_gradient".to_string(),
+        Op::GroupLogMeanExp { groups } => format!("group_log_mean_exp {groups}"),
     }
 }
 

@@ -133,16 +133,38 @@ pub fn lower(
     graph: &mut Graph,
     bindings: &Bindings,
 ) -> LogJoint {
+    lower_each(model, info, graph, &[bindings])
+        .pop()
+        .expect("internal: one lowering per binding")
+}
+
+/// Lowers `model` once per entry of `bindings` into one graph: the same model at other
+/// values of its latents (an estimator that needs log p both at a sample and at the
+/// sample with its gradient stopped). Params and nets are declared by the first
+/// lowering and shared by the others.
+pub fn lower_each(
+    model: &hir::Model,
+    info: &ModelInfo,
+    graph: &mut Graph,
+    bindings: &[&Bindings],
+) -> Vec<LogJoint> {
     let mut lowerer = Lowerer::new(info, graph);
-    let terms = model
-        .stmts
-        .iter()
-        .filter_map(|stmt| lowerer.stmt(stmt, bindings))
-        .collect();
-    LogJoint {
-        terms,
-        nodes: lowerer.nodes,
+    let mut joints = Vec::with_capacity(bindings.len());
+    for (pass, b) in bindings.iter().enumerate() {
+        let terms = model
+            .stmts
+            .iter()
+            .filter(|stmt| {
+                pass == 0 || !matches!(stmt.kind, StmtKind::Param { .. } | StmtKind::Net { .. })
+            })
+            .filter_map(|stmt| lowerer.stmt(stmt, b))
+            .collect();
+        joints.push(LogJoint {
+            terms,
+            nodes: lowerer.nodes.clone(),
+        });
     }
+    joints
 }
 
 /// Lowers HIR statements one at a time into a graph, keeping the nodes of params, lets

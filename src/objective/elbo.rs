@@ -4,12 +4,15 @@
 //! Terms are added in a fixed order (likelihoods, then each local and each global
 //! latent's KL part, then the groups' joint log q), which fixes the graph and so the
 //! numbers of a seed. The parts are per row; [`super::scale`] turns them into the scalar.
+//! With the groups' path log q (sticking the landing) every log q is the group's at its
+//! sample with the guide's parameters stopped, and no KL is taken in closed form.
 
 use crate::check::ModelInfo;
 use crate::guide::{Draw, Guide};
 use crate::ir::{Graph, NodeId, Unary};
 use crate::lower::{self, LogJoint, Role};
 
+use super::PathLogQ;
 use super::kl::{self, KlMode};
 
 /// The per-row parts of a bound, before minibatch scaling.
@@ -21,14 +24,21 @@ pub struct Parts {
     pub global: NodeId,
 }
 
-/// Combines the guide's log q with the model's terms into the ELBO's parts.
+/// Combines the guide's log q (or, given `path`, each group's path log q) with the
+/// model's terms into the ELBO's parts.
 pub fn assemble(
     graph: &mut Graph,
     info: &ModelInfo,
     guide: &Guide,
     joint: &LogJoint,
     kl_mode: KlMode,
+    path: Option<&PathLogQ>,
 ) -> Parts {
+    let kl_mode = if path.is_some() {
+        KlMode::Sampled
+    } else {
+        kl_mode
+    };
     let mut local_parts: Vec<NodeId> = joint
         .terms
         .iter()
@@ -52,7 +62,7 @@ pub fn assemble(
                 Some(neg_kl) => parts.push(neg_kl),
                 None => {
                     parts.push(term.log_density);
-                    if let Some(log_q) = draw.log_q {
+                    if let Some(log_q) = draw.log_q.filter(|_| path.is_none()) {
                         let neg = graph.unary(Unary::Neg, log_q);
                         parts.push(neg);
                     }
@@ -60,12 +70,20 @@ pub fn assemble(
             }
         }
     }
-    for (groups, parts) in [
-        (guide.locals.as_slice(), &mut local_parts),
-        (guide.globals.as_slice(), &mut global_parts),
+    let (local_paths, global_paths) = match path {
+        Some(p) => (p.locals.as_slice(), p.globals.as_slice()),
+        None => (&[][..], &[][..]),
+    };
+    for (groups, paths, parts) in [
+        (guide.locals.as_slice(), local_paths, &mut local_parts),
+        (guide.globals.as_slice(), global_paths, &mut global_parts),
     ] {
-        for group in groups {
-            if let Some(q) = group.joint_log_q {
+        for (i, group) in groups.iter().enumerate() {
+            let q = match path {
+                Some(_) => Some(paths[i]),
+                None => group.joint_log_q,
+            };
+            if let Some(q) = q {
                 graph.set_origin(Some(info.symbol(group.draws[0].symbol).span));
                 let neg = graph.unary(Unary::Neg, q);
                 parts.push(neg);

@@ -6,7 +6,10 @@
 //! log q and the model's terms to the chosen [`Objective`]:
 //! - [`Objective::Elbo`] ([`elbo`]): per row, `local` = log p(x_i, z_i | w) −
 //!   log q(z_i | x_i) and `global` = log p(w) − log q(w), with the KL part in closed
-//!   form where [`KlMode::Analytic`] allows it ([`kl`]).
+//!   form where [`KlMode::Analytic`] allows it ([`kl`]); with [`Gradient::Stl`] log q
+//!   is evaluated with the guide's parameters stopped (sticking the landing);
+//! - [`Objective::Iwae`] ([`iwae`]): the importance-weighted bound over K sample-major
+//!   copies of each row, with the naive or the doubly-reparameterized gradient.
 //!
 //! Every objective ends in [`scale`]: Σ_r (local_r · N/R + global_r / R), an unbiased
 //! estimate of the whole data set's bound, whose factors are inputs set per batch.
@@ -15,11 +18,13 @@
 //! itself and never lowers a statement.
 
 pub mod elbo;
+pub mod iwae;
 pub mod kl;
 pub mod scale;
 
+pub use crate::check::Gradient;
 use crate::check::hir::Model;
-use crate::check::{GuideSpec, ModelInfo, SymbolId, SymbolKind};
+use crate::check::{GuideSpec, ModelInfo, ObjectiveSpec, SymbolId, SymbolKind};
 use crate::guide::{self, GuideError, GuideNoise};
 use crate::ir::{Graph, InputId, Leaf, NodeId};
 use crate::lower::{self, Bindings, LogJoint, value_shape};
@@ -33,6 +38,47 @@ pub enum Objective {
     /// The evidence lower bound with one reparameterized sample per row.
     #[default]
     Elbo,
+    /// The importance-weighted bound with `k` samples per row: the graph's rows are
+    /// `k` sample-major copies of the batch.
+    Iwae { k: usize },
+}
+
+impl Objective {
+    pub fn from_spec(spec: ObjectiveSpec) -> Objective {
+        match spec {
+            ObjectiveSpec::Elbo => Objective::Elbo,
+            ObjectiveSpec::Iwae(k) => Objective::Iwae { k },
+        }
+    }
+
+    /// The graph rows each data row takes.
+    pub fn samples_per_row(self) -> usize {
+        match self {
+            Objective::Elbo => 1,
+            Objective::Iwae { k } => k,
+        }
+    }
+
+    /// How progress and reports name the bound, e.g. `ELBO` or `IWAE-5 bound`.
+    pub fn describe(self) -> String {
+        match self {
+            Objective::Elbo => "ELBO".to_string(),
+            Objective::Iwae { k } => format!("IWAE-{k} bound"),
+        }
+    }
+
+    /// The guide-setting form of this objective.
+    pub fn spec(self) -> ObjectiveSpec {
+        match self {
+            Objective::Elbo => ObjectiveSpec::Elbo,
+            Objective::Iwae { k } => ObjectiveSpec::Iwae(k),
+        }
+    }
+
+    /// The estimator used when none is asked for ([`ObjectiveSpec::default_gradient`]).
+    pub fn default_gradient(self) -> Gradient {
+        self.spec().default_gradient()
+    }
 }
 
 /// What to build: the guide, the objective and its estimator of the KL part.
@@ -43,6 +89,64 @@ pub struct ElboOptions {
     /// The number of training rows: the size of the free locals' tables.
     pub train_rows: usize,
     pub objective: Objective,
+    /// The estimator; [`ElboOptions::gradient`] resolves the default.
+    pub gradient: Option<Gradient>,
+}
+
+impl ElboOptions {
+    /// The options that train `spec` as it asks: its objective and estimator.
+    pub fn training(spec: &GuideSpec, kl: KlMode, train_rows: usize) -> ElboOptions {
+        ElboOptions {
+            spec: spec.clone(),
+            kl,
+            train_rows,
+            objective: Objective::from_spec(spec.objective),
+            gradient: spec.gradient,
+        }
+    }
+
+    /// The same guide and model with the single-sample ELBO, for evaluation: its
+    /// parameters are the training graph's, by name.
+    pub fn evaluation(&self) -> ElboOptions {
+        ElboOptions {
+            objective: Objective::Elbo,
+            gradient: None,
+            ..self.clone()
+        }
+    }
+
+    /// Refuses an estimator or KL mode the objective does not have.
+    fn validate(&self) -> Result<(), GuideError> {
+        let gradient = self.gradient();
+        let fits = match self.objective {
+            Objective::Elbo => gradient != Gradient::Dreg,
+            Objective::Iwae { .. } => gradient != Gradient::Stl,
+        };
+        if !fits {
+            return Err(GuideError::GradientFor {
+                gradient: gradient.name(),
+                objective: self.objective.describe(),
+            });
+        }
+        if self.kl == KlMode::Analytic
+            && (gradient != Gradient::Naive || self.objective != Objective::Elbo)
+        {
+            return Err(GuideError::AnalyticKl {
+                what: format!(
+                    "the {} with the `{}` gradient",
+                    self.objective.describe(),
+                    gradient.name()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The estimator asked for, or the objective's default.
+    pub fn gradient(&self) -> Gradient {
+        self.gradient
+            .unwrap_or_else(|| self.objective.default_gradient())
+    }
 }
 
 /// The options a model asks for, with `train_rows` training rows.
@@ -52,6 +156,7 @@ pub fn options_for(info: &ModelInfo, train_rows: usize) -> ElboOptions {
         kl: KlMode::Sampled,
         train_rows,
         objective: Objective::Elbo,
+        gradient: None,
     }
 }
 
@@ -87,6 +192,34 @@ pub struct ElboGraph {
     pub local_gaussians: Vec<(SymbolId, Option<(NodeId, NodeId)>)>,
 }
 
+/// Every group's log q at its sample with the guide's parameters held fixed (one per
+/// group, locals then globals), or the error naming why `gradient` cannot be built.
+fn path_log_q(
+    graph: &mut Graph,
+    guide: &guide::Guide,
+    gradient: Gradient,
+) -> Result<PathLogQ, GuideError> {
+    let mut of_groups = |groups: &[guide::Group]| {
+        groups
+            .iter()
+            .map(|g| g.path_log_q(graph))
+            .collect::<Option<Vec<NodeId>>>()
+            .ok_or(GuideError::NoPathDensity {
+                gradient: gradient.name(),
+            })
+    };
+    let locals = of_groups(&guide.locals)?;
+    let globals = of_groups(guide.globals.as_slice())?;
+    Ok(PathLogQ { locals, globals })
+}
+
+/// The groups' path log q (see [`guide::Group::path_log_q`]).
+#[derive(Debug, Clone)]
+pub struct PathLogQ {
+    pub locals: Vec<NodeId>,
+    pub globals: Vec<NodeId>,
+}
+
 /// Builds the objective graph of a checked model.
 pub fn build(
     model: &Model,
@@ -120,9 +253,45 @@ pub fn build(
     for draw in guide.local_draws().chain(guide.global_draws()) {
         bindings.bind(draw.symbol, draw.value);
     }
-    let joint = lower::lower(model, info, &mut graph, &bindings);
+    let gradient = options.gradient();
+    options.validate()?;
+    let needs_fixed_sample = gradient == Gradient::Dreg;
+    let mut fixed = bindings.clone();
+    if needs_fixed_sample {
+        for draw in guide.local_draws() {
+            let stopped = graph.stop_gradient(draw.value);
+            fixed.bind(draw.symbol, stopped);
+        }
+    }
+    let lowerings: Vec<&Bindings> = if needs_fixed_sample {
+        vec![&bindings, &fixed]
+    } else {
+        vec![&bindings]
+    };
+    let mut joints = lower::lower_each(model, info, &mut graph, &lowerings);
+    let at_fixed = (joints.len() > 1).then(|| joints.remove(1));
+    let joint = joints.remove(0);
+    let estimator = match gradient {
+        Gradient::Naive => None,
+        Gradient::Stl | Gradient::Dreg => Some(path_log_q(&mut graph, &guide, gradient)?),
+    };
     let parts = match options.objective {
-        Objective::Elbo => elbo::assemble(&mut graph, info, &guide, &joint, options.kl),
+        Objective::Elbo => elbo::assemble(
+            &mut graph,
+            info,
+            &guide,
+            &joint,
+            options.kl,
+            estimator.as_ref(),
+        ),
+        Objective::Iwae { k } => iwae::assemble(
+            &mut graph,
+            info,
+            &guide,
+            &joint,
+            k,
+            estimator.as_ref().zip(at_fixed.as_ref()),
+        )?,
     };
     let (scale, objective) = MinibatchScale::apply(&mut graph, parts.local, parts.global);
 

@@ -9,6 +9,7 @@
 //! This module builds graph nodes only: it never decides which latents a flow follows
 //! (the guide's groups do) and never touches log q itself.
 
+mod iaf;
 mod planar;
 mod radial;
 
@@ -17,10 +18,13 @@ use crate::ir::{Graph, Init, NodeId};
 
 use super::GuideError;
 
+pub use iaf::{hidden_width as iaf_hidden_width, masks as iaf_masks};
+
 /// One parameter of a flow step, which [`apply`] declares as `{name}.{k}.{suffix}`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepParam {
     pub suffix: &'static str,
+    pub rows: usize,
     pub cols: usize,
     pub init: Init,
 }
@@ -33,8 +37,12 @@ pub struct StepInputs<'a> {
     /// the encoder's output).
     pub params: &'a [NodeId],
     /// A per-row `[R, c]` context vector (the encoder's, for flows conditioned on the
-    /// data point such as IAF); the shared flows do not read it.
+    /// data point such as IAF); the shared flows do not read it. When present, the
+    /// parameters of [`Flow::context_params`] follow `params`.
     pub context: Option<NodeId>,
+    /// The step's index in the flow, from 0 (IAF reverses its variable order on odd
+    /// steps).
+    pub index: usize,
 }
 
 /// One step's output.
@@ -51,6 +59,17 @@ pub trait Flow {
     /// The parameters of one step on `d`-dimensional samples.
     fn params(&self, d: usize) -> Vec<StepParam>;
 
+    /// The width of the per-row context the flow reads on `d`-dimensional amortized
+    /// samples (which the encoder then emits), 0 for a flow that reads none.
+    fn context_width(&self, _d: usize) -> usize {
+        0
+    }
+
+    /// The extra parameters of one step that reads a `c`-wide context.
+    fn context_params(&self, _d: usize, _c: usize) -> Vec<StepParam> {
+        Vec::new()
+    }
+
     /// One step applied to `z` (`[R, d]`).
     fn step(&self, graph: &mut Graph, z: NodeId, inputs: StepInputs<'_>) -> Step;
 }
@@ -60,17 +79,19 @@ pub trait Flow {
 pub enum FlowKind {
     Planar,
     Radial,
+    Iaf,
 }
 
 impl FlowKind {
     /// Every registered flow, for tests that check each one through the trait.
-    pub const ALL: [FlowKind; 2] = [FlowKind::Planar, FlowKind::Radial];
+    pub const ALL: [FlowKind; 3] = [FlowKind::Planar, FlowKind::Radial, FlowKind::Iaf];
 
     /// The implementation of this kind.
     pub fn flow(self) -> &'static dyn Flow {
         match self {
             FlowKind::Planar => &planar::Planar,
             FlowKind::Radial => &radial::Radial,
+            FlowKind::Iaf => &iaf::Iaf,
         }
     }
 
@@ -81,7 +102,7 @@ impl FlowKind {
             FlowSpec::None => Ok(None),
             FlowSpec::Planar(k) => Ok(Some((FlowKind::Planar, k))),
             FlowSpec::Radial(k) => Ok(Some((FlowKind::Radial, k))),
-            FlowSpec::Iaf(_) => Err(GuideError::IafUnavailable),
+            FlowSpec::Iaf(k) => Ok(Some((FlowKind::Iaf, k))),
         }
     }
 }
@@ -110,10 +131,16 @@ pub fn apply(
     let mut log_det: Option<NodeId> = None;
     for k in 0..steps {
         let step_name = format!("{name}.{k}");
-        let params: Vec<NodeId> = flow
-            .params(d)
+        let mut declared = flow.params(d);
+        if let Some(c) = context {
+            declared.extend(flow.context_params(d, graph.shape(c).cols));
+        }
+        let params: Vec<NodeId> = declared
             .iter()
-            .map(|p| graph.param(format!("{step_name}.{}", p.suffix), 1, p.cols, p.init))
+            .map(|p| {
+                let name = format!("{step_name}.{}", p.suffix);
+                graph.param(name, p.rows, p.cols, p.init)
+            })
             .collect();
         let step = flow.step(
             graph,
@@ -121,6 +148,7 @@ pub fn apply(
             StepInputs {
                 params: &params,
                 context,
+                index: k,
             },
         );
         graph.label(step.z, step_name);

@@ -13,16 +13,19 @@ impl Flow for Planar {
     fn params(&self, d: usize) -> Vec<StepParam> {
         vec![
             StepParam {
+                rows: 1,
                 suffix: "u",
                 cols: d,
                 init: Init::Normal { std: 0.1 },
             },
             StepParam {
+                rows: 1,
                 suffix: "w",
                 cols: d,
                 init: Init::Normal { std: 0.1 },
             },
             StepParam {
+                rows: 1,
                 suffix: "b",
                 cols: 1,
                 init: Init::Const(0.0),

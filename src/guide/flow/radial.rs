@@ -13,16 +13,19 @@ impl Flow for Radial {
     fn params(&self, d: usize) -> Vec<StepParam> {
         vec![
             StepParam {
+                rows: 1,
                 suffix: "z0",
                 cols: d,
                 init: Init::Normal { std: 0.1 },
             },
             StepParam {
+                rows: 1,
                 suffix: "alpha",
                 cols: 1,
                 init: Init::Const(0.5),
             },
             StepParam {
+                rows: 1,
                 suffix: "beta",
                 cols: 1,
                 init: Init::Const(0.0),
