@@ -537,28 +537,12 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
-    use std::path::Path;
-
-    use crate::infer::data;
-    use crate::infer::fit::column_specs;
-    use crate::objective;
-    use crate::source::analyze;
+    use crate::infer::test_support::elbo_and_data;
 
     /// The SAA objective of a Poisson regression with a positive global, 6 draws a row.
     fn saa() -> (Saa, Vec<f64>) {
         let model = "data x: real\ndata k: int\nglobal b: real ~ Normal(0, 1)\nglobal s: positive ~ HalfNormal(1)\nk ~ Poisson(exp(b * x) * s)\n";
-        let dir = std::env::temp_dir().join(format!("vic-dadvi-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("d.csv");
-        std::fs::write(&path, "x,k\n0.5,1\n-1,0\n2,7\n0.1,2\n").unwrap();
-        let loaded = analyze("m.vi", model.to_string()).unwrap();
-        let data = data::load(Path::new(&path), &column_specs(&loaded)).unwrap();
-        let elbo = objective::build(
-            &loaded.model,
-            &loaded.info,
-            &objective::options_for(&loaded.info, data.rows),
-        )
-        .unwrap();
+        let (elbo, data) = elbo_and_data("dadvi", model, "x,k\n0.5,1\n-1,0\n2,7\n0.1,2\n");
         let saa = Saa::new(&elbo, &data, 6, &mut StdRng::seed_from_u64(3));
         let p = saa.session.exec().params().len();
         let x: Vec<f64> = (0..p).map(|i| 0.3 - 0.2 * i as f64).collect();

@@ -19,4 +19,6 @@ pub mod sample;
 pub mod schedule;
 pub mod session;
 pub mod summary;
+#[cfg(test)]
+mod test_support;
 pub mod train;

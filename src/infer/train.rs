@@ -284,14 +284,9 @@ pub fn train(
 
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
-    use std::path::Path;
-
     use super::*;
-    use crate::infer::data;
-    use crate::infer::fit::column_specs;
-    use crate::objective;
-    use crate::source::analyze;
+    use crate::infer::test_support::elbo_and_data;
+    use std::cell::Cell;
 
     /// Asks to stop after `after` steps.
     struct StopAfter {
@@ -316,18 +311,7 @@ mod tests {
         options: &FitOptions,
         observer: &mut dyn Observer,
     ) -> Training {
-        let dir = std::env::temp_dir().join(format!("vic-train-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("data.csv");
-        std::fs::write(&path, csv).unwrap();
-        let loaded = analyze("m.vi", model.to_string()).unwrap();
-        let data = data::load(Path::new(&path), &column_specs(&loaded)).unwrap();
-        let elbo = objective::build(
-            &loaded.model,
-            &loaded.info,
-            &objective::options_for(&loaded.info, data.rows),
-        )
-        .unwrap();
+        let (elbo, data) = elbo_and_data(name, model, csv);
         train(&elbo, &data, options, observer)
     }
 
