@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::check::FlowSpec;
 use crate::check::summary as check_summary;
+use crate::check::{FlowSpec, SymbolKind};
 use crate::dist::Elem;
 use crate::infer::data::{self, Dataset};
 use crate::infer::fit::{self, FitRequest, column_specs};
@@ -465,11 +465,16 @@ fn picture(
     n: u64,
     path: &Path,
 ) -> Result<(), Failure> {
-    let image = sampler.groups().iter().find(|g| {
+    // With data rows, the picture sets each original beside its draws, so the image
+    // must be a data declaration the rows hold.
+    let image = sampler.groups().iter().find_map(|g| {
         let s = info.symbol(g.symbol);
-        matches!(s.elem, Elem::Bool | Elem::Unit) && plot::square_side(g.width).is_some()
+        let shown = matches!(s.elem, Elem::Bool | Elem::Unit)
+            && (conditions.is_none() || matches!(s.kind, SymbolKind::Data));
+        let side = plot::square_side(g.width).filter(|_| shown)?;
+        Some((g.clone(), side))
     });
-    let Some(image) = image.cloned() else {
+    let Some((image, side)) = image else {
         return Err(Error::Usage(
             "`--png` draws a square `bool` or `unit` vector (e.g. `data x: bool[64]`), and this model draws none".to_string(),
         )
@@ -481,7 +486,6 @@ fn picture(
         ))
         .into());
     }
-    let side = plot::square_side(image.width).expect("checked above");
     let width = sampler.width();
     let mut draws: Vec<Vec<f32>> = Vec::new();
     let mut rows_of: Vec<usize> = Vec::new();
@@ -498,12 +502,13 @@ fn picture(
     let mut cells: Vec<&[f32]> = Vec::new();
     let columns = match conditions {
         Some(c) => {
-            let column = c
-                .data
-                .columns
-                .iter()
-                .find(|col| col.spec.name == info.symbol(image.symbol).name)
-                .expect("internal: a drawn image is a data declaration");
+            let name = &info.symbol(image.symbol).name;
+            let Some(column) = c.data.columns.iter().find(|col| &col.spec.name == name) else {
+                return Err(Error::Usage(format!(
+                    "`--png` with `--data` sets each row's `{name}` beside its draws, and the data has no `{name}`"
+                ))
+                .into());
+            };
             let per_row = (n as usize) / c.data.rows.max(1);
             for (i, d) in draws.iter().enumerate() {
                 if i % per_row.max(1) == 0 {
