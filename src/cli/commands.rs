@@ -142,9 +142,13 @@ impl Observer for FitObserver {
         {
             *last = std::time::Instant::now();
             let of = p.epochs.map(|n| format!("/{n}")).unwrap_or_default();
+            let valid = p
+                .valid_elbo
+                .map(|v| format!(", best held-out ELBO/row {v:.4}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 io::stderr(),
-                "epoch {}{of} step {}: ELBO/row {:.4}, {:.0} rows/s, lr {:.1e}",
+                "epoch {}{of} step {}: ELBO/row {:.4}{valid}, {:.0} rows/s, lr {:.1e}",
                 p.epoch,
                 p.step,
                 p.elbo,
@@ -157,10 +161,29 @@ impl Observer for FitObserver {
                 bar.set_length(p.epoch as u64 + 1);
             }
             bar.set_position(p.epoch as u64);
+            let valid = p
+                .valid_elbo
+                .map(|v| format!("  held-out {v:.3}"))
+                .unwrap_or_default();
             bar.set_message(format!(
-                "{}/row {:.3}  {:.0} rows/s  lr {:.1e}",
+                "{}/row {:.3}{valid}  {:.0} rows/s  lr {:.1e}",
                 self.bound, p.elbo, p.rows_per_second, p.lr
             ));
+        }
+    }
+
+    fn final_estimate(&mut self, what: &str, p: &crate::infer::evaluate::EvalProgress) {
+        let line = format!(
+            "final {what} ELBO estimate: {} passes, Monte Carlo error {:.2e} per row (target {:.1e})",
+            p.passes, p.mc_error, p.tolerance
+        );
+        if let Some(bar) = &self.bar {
+            bar.set_message(line);
+        } else if let Some(last) = &mut self.log
+            && last.elapsed() >= LOG_EVERY
+        {
+            *last = std::time::Instant::now();
+            let _ = writeln!(io::stderr(), "{line}");
         }
     }
 

@@ -103,6 +103,13 @@ pub fn fit_summary(file: &FitFile, posterior: &Summary) -> String {
     if let Some((bound, gradient)) = trained_bound(file) {
         let _ = writeln!(out, "trained on the {bound} with the {gradient} gradient");
     }
+    if let Some(h) = &f.holdout {
+        let _ = writeln!(
+            out,
+            "early stopping: {} of the {} training rows held out (chosen by the seed, not trained on); best held-out ELBO per row {:.4} at epoch {}, whose parameters are kept",
+            h.rows, file.train_rows, h.best_elbo, h.best_epoch
+        );
+    }
     let _ = writeln!(out, "train ELBO per row: {:.4}", f.train_elbo);
     if let Some(test) = f.test_elbo {
         let _ = writeln!(out, "test ELBO per row:  {test:.4}");
@@ -216,6 +223,9 @@ pub fn fit_json(file: &FitFile, posterior: &Summary) -> String {
             })
             .collect::<Vec<_>>(),
     });
+    if let (Some(h), Some(map)) = (&f.holdout, json.as_object_mut()) {
+        map.insert("holdout".into(), serde_json::json!(h));
+    }
     // Present only where PSIS ran (guides without amortized locals).
     if let (Some(khat), Some(map)) = (f.khat, json.as_object_mut()) {
         map.insert("khat".into(), khat.into());

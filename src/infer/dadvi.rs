@@ -441,6 +441,7 @@ pub fn fit(
             epoch: solves,
             step: iterations,
             elbo: elbo_per_row,
+            valid_elbo: None,
         });
         let seconds = solve_start.elapsed().as_secs_f64().max(1e-9);
         observer.epoch(&Progress {
@@ -450,6 +451,7 @@ pub fn fit(
             elbo: elbo_per_row,
             rows_per_second: (n * draws) as f64 * min.evaluations as f64 / seconds,
             lr: 0.0,
+            valid_elbo: None,
         });
         let layout = global_layout(&saa, &x);
         let sens = layout.as_ref().and_then(|l| sensitivity(&mut saa, &x, l));
@@ -495,6 +497,7 @@ pub fn fit(
             epochs: 0,
             outcome,
             seconds: start.elapsed().as_secs_f64(),
+            holdout: None,
         },
         figures,
     })

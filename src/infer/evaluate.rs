@@ -90,6 +90,19 @@ fn one_pass(
     (local + global / n as f64) / n as f64
 }
 
+/// How a final estimate is going, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalProgress {
+    pub passes: usize,
+    /// The standard error so far, per row, and the target it must fall below.
+    pub mc_error: f64,
+    pub tolerance: f64,
+}
+
+/// Hears an estimate's progress after every batch of passes and answers whether to go
+/// on; `false` (e.g. Ctrl-C) ends the estimate with the passes done so far.
+pub type EvalControl<'a> = &'a mut dyn FnMut(&EvalProgress) -> bool;
+
 /// The ELBO per row of `data`, averaged over passes of fresh noise until its standard
 /// error is below `tolerance` (at least 4 passes, at most `max_passes`).
 pub fn elbo(
@@ -101,8 +114,32 @@ pub fn elbo(
     tolerance: f64,
     max_passes: usize,
 ) -> Result<ElboEstimate, EvalError> {
+    elbo_with(
+        elbo,
+        params,
+        data,
+        train_rows,
+        seed,
+        tolerance,
+        max_passes,
+        &mut |_| true,
+    )
+}
+
+/// [`elbo`], reporting progress to (and stoppable by) `control`.
+#[allow(clippy::too_many_arguments)]
+pub fn elbo_with(
+    elbo: &ElboGraph,
+    params: &[NamedParam],
+    data: &Dataset,
+    train_rows: usize,
+    seed: u64,
+    tolerance: f64,
+    max_passes: usize,
+    control: EvalControl<'_>,
+) -> Result<ElboEstimate, EvalError> {
     estimate(
-        elbo, params, data, train_rows, seed, tolerance, max_passes, false,
+        elbo, params, data, train_rows, seed, tolerance, max_passes, false, control,
     )
 }
 
@@ -110,6 +147,7 @@ pub fn elbo(
 /// so that a pass is one draw of the whole data's log p(x, z) − log q(z): its standard
 /// error is then stated for the total, and vanishes when the guide is the posterior.
 /// `total_tolerance` is in total nats.
+#[allow(clippy::too_many_arguments)]
 pub fn elbo_shared_globals(
     elbo: &ElboGraph,
     params: &[NamedParam],
@@ -118,11 +156,44 @@ pub fn elbo_shared_globals(
     seed: u64,
     total_tolerance: f64,
     max_passes: usize,
+    control: EvalControl<'_>,
 ) -> Result<ElboEstimate, EvalError> {
     let tolerance = total_tolerance / data.rows.max(1) as f64;
     estimate(
-        elbo, params, data, train_rows, seed, tolerance, max_passes, true,
+        elbo, params, data, train_rows, seed, tolerance, max_passes, true, control,
     )
+}
+
+/// `k` independent passes over all of `data` (at most [`CHUNK_ROWS`] rows times `k`)
+/// in one run of the graph: each row repeated `k` times, sample-major.
+fn batched_passes(session: &mut Session, data: &Dataset, rng: &mut StdRng, k: usize) -> Vec<f64> {
+    let n = data.rows;
+    let all: Vec<usize> = (0..n).collect();
+    session.load_batch(data, &all, k, n);
+    session.draw_noise(rng, None);
+    session.exec_mut().forward();
+    let exec = session.exec();
+    let local = exec.value(session.local);
+    let g = exec.value(session.global);
+    (0..k)
+        .map(|s| {
+            let l: f64 = local[s * n..(s + 1) * n]
+                .iter()
+                .map(|&v| f64::from(v))
+                .sum();
+            // One global term per row draw, or a single zero without globals.
+            let global = if g.len() == n * k {
+                g[s * n..(s + 1) * n]
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .sum::<f64>()
+                    / n as f64
+            } else {
+                g.iter().map(|&v| f64::from(v)).sum::<f64>() / g.len() as f64
+            };
+            (l + global / n as f64) / n as f64
+        })
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -135,11 +206,19 @@ fn estimate(
     tolerance: f64,
     max_passes: usize,
     shared: bool,
+    control: EvalControl<'_>,
 ) -> Result<ElboEstimate, EvalError> {
+    // Small data runs several passes per run of the graph, so that each run is a large
+    // batch; shared globals need one draw per pass, so they run a pass at a time.
+    let per_run = if shared {
+        1
+    } else {
+        (CHUNK_ROWS / data.rows.max(1)).clamp(1, 64)
+    };
     let mut session = session_for(
         elbo,
         params,
-        data.rows.min(CHUNK_ROWS),
+        (data.rows * per_run).min(CHUNK_ROWS),
         data.rows,
         train_rows,
     )?;
@@ -147,13 +226,25 @@ fn estimate(
     let mut draw = vec![0.0f32; session.global_noise_width().filter(|_| shared).unwrap_or(0)];
     let mut values = Vec::new();
     loop {
-        for x in draw.iter_mut() {
-            *x = StandardNormal.sample(&mut rng);
+        if per_run > 1 {
+            values.extend(batched_passes(&mut session, data, &mut rng, per_run));
+        } else {
+            for x in draw.iter_mut() {
+                *x = StandardNormal.sample(&mut rng);
+            }
+            let globals = (!draw.is_empty()).then_some(draw.as_slice());
+            values.push(one_pass(&mut session, data, &mut rng, globals));
         }
-        let globals = (!draw.is_empty()).then_some(draw.as_slice());
-        values.push(one_pass(&mut session, data, &mut rng, globals));
         let (mean, se) = mean_and_error(&values);
-        if (values.len() >= 4 && se < tolerance) || values.len() >= max_passes || !mean.is_finite()
+        let go_on = control(&EvalProgress {
+            passes: values.len(),
+            mc_error: se,
+            tolerance,
+        });
+        if (values.len() >= 4 && se < tolerance)
+            || values.len() >= max_passes
+            || !mean.is_finite()
+            || !go_on
         {
             return Ok(ElboEstimate {
                 per_row: mean,

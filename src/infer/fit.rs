@@ -167,29 +167,47 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
     let seed = request.options.seed;
     // A DADVI fit's rows share their globals' draw in each pass, so the error is
     // stated for the total ELBO (a per-row error would add up over the rows).
-    let estimate = |data: &Dataset| {
-        let estimate = if deterministic {
-            evaluate::elbo_shared_globals
-        } else {
-            evaluate::elbo
-        };
+    let mut estimate = |data: &Dataset, what: &str| {
         let tolerance = if deterministic {
             TOTAL_ELBO_TOLERANCE
         } else {
             ELBO_TOLERANCE
         };
-        estimate(
-            &elbo,
-            &training.params,
-            data,
-            train_rows,
-            seed,
-            tolerance,
-            MAX_PASSES,
-        )
+        // Ctrl-C ends the estimate with the passes done so far.
+        let mut control = |p: &evaluate::EvalProgress| {
+            observer.final_estimate(what, p);
+            !observer.stop_requested()
+        };
+        if deterministic {
+            evaluate::elbo_shared_globals(
+                &elbo,
+                &training.params,
+                data,
+                train_rows,
+                seed,
+                tolerance,
+                MAX_PASSES,
+                &mut control,
+            )
+        } else {
+            evaluate::elbo_with(
+                &elbo,
+                &training.params,
+                data,
+                train_rows,
+                seed,
+                tolerance,
+                MAX_PASSES,
+                &mut control,
+            )
+        }
     };
-    let train_elbo = estimate(request.train)?.per_row;
-    let test_elbo = request.test.map(&estimate).transpose()?.map(|e| e.per_row);
+    let train_elbo = estimate(request.train, "train")?.per_row;
+    let test_elbo = request
+        .test
+        .map(|d| estimate(d, "test"))
+        .transpose()?
+        .map(|e| e.per_row);
     let bound = |data: &Dataset| match options.objective {
         Objective::Iwae { k } => {
             evaluate::iwae(&elbo, &training.params, data, train_rows, k, seed).map(Some)
@@ -219,7 +237,10 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
     } else {
         None
     };
-    let interrupted = matches!(training.outcome, Outcome::Interrupted { .. });
+    // A Ctrl-C during the final estimate ends it early; the fit itself is whole.
+    let estimate_interrupted = observer.stop_requested();
+    let training_interrupted = matches!(training.outcome, Outcome::Interrupted { .. });
+    let interrupted = training_interrupted || estimate_interrupted;
     let (stopped, non_finite) = match training.outcome {
         Outcome::Finished(reason) => (reason.describe().to_string(), None),
         Outcome::NonFinite(nf) => (
@@ -227,6 +248,11 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
             Some(nf),
         ),
         Outcome::Interrupted { step } => (format!("interrupted at step {step}"), None),
+    };
+    let stopped = if estimate_interrupted && !training_interrupted {
+        format!("{stopped}; the final estimate was interrupted")
+    } else {
+        stopped
     };
     let file = FitFile {
         format_version: FORMAT_VERSION,
@@ -252,6 +278,7 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
             dadvi: dadvi_figures,
             khat: diagnostics.map(|p| p.khat),
             psis_log_evidence: diagnostics.map(|p| p.log_mean_weight),
+            holdout: training.holdout,
         },
         interrupted,
     };

@@ -26,7 +26,7 @@ use crate::objective::KlMode;
 use super::dadvi::DadviFigures;
 use super::evaluate::GlobalSummary;
 use super::session::NamedParam;
-use super::train::{FitOptions, TracePoint};
+use super::train::{FitOptions, HoldoutFigures, TracePoint};
 
 /// The format version written into every file. Version 1 (files of vic 0.1.0 before
 /// Ctrl-C handling, whose field was named `format`) had no `interrupted` field.
@@ -85,6 +85,9 @@ pub struct TraceRecord {
     pub step: u64,
     /// The epoch's mean training ELBO estimate, per row.
     pub elbo: f64,
+    /// The held-out ELBO per row after the epoch (early stopping only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_elbo: Option<f64>,
 }
 
 impl From<&TracePoint> for TraceRecord {
@@ -93,6 +96,7 @@ impl From<&TracePoint> for TraceRecord {
             epoch: p.epoch,
             step: p.step,
             elbo: p.elbo,
+            valid_elbo: p.valid_elbo,
         }
     }
 }
@@ -267,6 +271,9 @@ pub struct Figures {
     /// The PSIS-smoothed importance-sampling estimate of log p(x), total nats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psis_log_evidence: Option<f64>,
+    /// Early stopping's held-out split and best held-out ELBO, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<HoldoutFigures>,
 }
 
 /// Reads `null` as NaN: serde_json writes every non-finite number as `null`.
@@ -535,6 +542,7 @@ mod tests {
                 epoch: e,
                 step: e as u64 * 3,
                 elbo: -1.0 / e as f64,
+                valid_elbo: None,
             })
             .collect();
         let kept = thin_trace(&trace);

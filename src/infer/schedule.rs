@@ -19,6 +19,8 @@ pub enum StopReason {
     StepCap,
     /// A deterministic optimizer (DADVI) met its gradient or objective criterion.
     Optimum,
+    /// The held-out ELBO stopped improving (early stopping).
+    HeldOut,
 }
 
 impl StopReason {
@@ -28,6 +30,7 @@ impl StopReason {
             StopReason::Converged => "the ELBO converged",
             StopReason::StepCap => "reached the step cap before the ELBO converged",
             StopReason::Optimum => "deterministic ADVI reached the optimum",
+            StopReason::HeldOut => "the held-out ELBO stopped improving",
         }
     }
 }

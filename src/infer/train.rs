@@ -87,11 +87,17 @@ pub struct Progress {
     pub elbo: f64,
     pub rows_per_second: f64,
     pub lr: f32,
+    /// The best held-out ELBO per row so far, with early stopping.
+    pub valid_elbo: Option<f64>,
 }
 
 /// Receives progress reports, and may ask training to stop.
 pub trait Observer {
     fn epoch(&mut self, progress: &Progress);
+
+    /// Hears the final estimate of the ELBO on `what` (`train` or `test`) after every
+    /// batch of passes.
+    fn final_estimate(&mut self, _what: &str, _progress: &super::evaluate::EvalProgress) {}
 
     /// Asked once per step, after the step: whether to stop now (e.g. Ctrl-C was
     /// pressed). It runs inside the training loop, so it must be as cheap as an atomic
@@ -114,6 +120,8 @@ pub struct TracePoint {
     pub step: u64,
     /// The epoch's mean training ELBO estimate, per row.
     pub elbo: f64,
+    /// The held-out ELBO per row after the epoch, with early stopping.
+    pub valid_elbo: Option<f64>,
 }
 
 /// Where training met a non-finite ELBO.
@@ -145,6 +153,19 @@ pub struct Training {
     pub epochs: usize,
     pub outcome: Outcome,
     pub seconds: f64,
+    /// The early-stopping split, when training stopped on held-out rows.
+    pub holdout: Option<HoldoutFigures>,
+}
+
+/// What early stopping on held-out rows reports.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HoldoutFigures {
+    /// Training rows set aside (not trained on).
+    pub rows: usize,
+    /// The best held-out ELBO per row (fixed noise), whose parameters were kept.
+    pub best_elbo: f64,
+    /// The epoch of the best held-out ELBO.
+    pub best_epoch: usize,
 }
 
 /// The seeds of the independent random streams of a fit, derived from `--seed`.
@@ -164,12 +185,117 @@ pub(crate) const INIT_STREAM: u64 = 1;
 const SHUFFLE_STREAM: u64 = 2;
 const NOISE_STREAM: u64 = 3;
 
+const HOLDOUT_STREAM: u64 = 4;
+const VALID_NOISE_STREAM: u64 = 5;
+
+/// The share of the training rows held out for early stopping.
+pub const VALID_FRACTION: f64 = 0.1;
+/// Fewest and most held-out rows; with fewer than `2 * MIN_VALID_ROWS` rows there is
+/// no held-out split (the training-ELBO rule decides).
+const MIN_VALID_ROWS: usize = 20;
+const MAX_VALID_ROWS: usize = 2000;
+/// Monte Carlo samples per held-out row: with the noise fixed across evaluations the
+/// held-out ELBO is a smooth function of the parameters, so differences between epochs
+/// are not Monte Carlo noise.
+const VALID_SAMPLES: usize = 4;
+/// Held-out evaluations without a new best before training stops.
+pub const VALID_PATIENCE: u32 = 20;
+/// The fewest steps between held-out evaluations (several epochs of a tiny data set).
+const MIN_EVAL_STEPS: u64 = 50;
+
+/// Early stopping on held-out training rows: their fixed-noise ELBO, its best value so
+/// far and the parameters that gave it.
+struct Holdout {
+    rows: Vec<usize>,
+    session: Session,
+    /// Every evaluation redraws the same noise from this seed.
+    seed: u64,
+    best: f64,
+    best_epoch: usize,
+    best_params: Vec<f32>,
+    stale: u32,
+    /// Epochs between evaluations.
+    every: usize,
+}
+
+impl Holdout {
+    /// The split for `n` rows, or `None` when held-out stopping does not apply.
+    fn new(
+        elbo: &ElboGraph,
+        n: usize,
+        options: &FitOptions,
+        training: &Session,
+    ) -> Option<Holdout> {
+        let amortized = elbo.noise.amortized.is_some();
+        if options.epochs.is_some() || !amortized || training.has_free_locals() {
+            return None;
+        }
+        let v = ((n as f64 * VALID_FRACTION).round() as usize).min(MAX_VALID_ROWS);
+        if v < MIN_VALID_ROWS || n < 2 * MIN_VALID_ROWS {
+            return None;
+        }
+        let mut all: Vec<usize> = (0..n).collect();
+        all.shuffle(&mut stream(options.seed, HOLDOUT_STREAM));
+        let mut rows = all[..v].to_vec();
+        rows.sort_unstable();
+        let chunk = super::evaluate::CHUNK_ROWS.min(v);
+        Some(Holdout {
+            rows,
+            session: Session::new(elbo, chunk * VALID_SAMPLES),
+            seed: options.seed,
+            best: f64::NEG_INFINITY,
+            best_epoch: 0,
+            best_params: training.exec().params().to_vec(),
+            stale: 0,
+            every: 1,
+        })
+    }
+
+    /// The held-out ELBO per row at `params` (global terms as a share of `train_rows`).
+    fn evaluate(&mut self, data: &Dataset, params: &[f32], train_rows: usize) -> f64 {
+        self.session.exec_mut().params_mut().copy_from_slice(params);
+        let chunk = super::evaluate::CHUNK_ROWS.min(self.rows.len());
+        let mut local = 0.0f64;
+        let mut global = 0.0f64;
+        let mut rng = stream(self.seed, VALID_NOISE_STREAM);
+        for rows in self.rows.chunks(chunk) {
+            self.session
+                .load_batch(data, rows, VALID_SAMPLES, train_rows);
+            self.session.draw_noise(&mut rng, None);
+            self.session.exec_mut().forward();
+            let exec = self.session.exec();
+            local += exec
+                .value(self.session.local)
+                .iter()
+                .map(|&v| f64::from(v))
+                .sum::<f64>();
+            let g = exec.value(self.session.global);
+            global = g.iter().map(|&v| f64::from(v)).sum::<f64>() / g.len() as f64;
+        }
+        local / (self.rows.len() * VALID_SAMPLES) as f64 + global / train_rows as f64
+    }
+
+    /// Records the evaluation after `epoch`; whether training should stop.
+    fn observe(&mut self, value: f64, epoch: usize, params: &[f32]) -> bool {
+        if value > self.best {
+            self.best = value;
+            self.best_epoch = epoch;
+            self.best_params.copy_from_slice(params);
+            self.stale = 0;
+        } else {
+            self.stale += 1;
+        }
+        self.stale >= VALID_PATIENCE || !value.is_finite()
+    }
+}
+
 /// The trace point of an epoch cut short after `epoch_steps` finished steps, if any.
 fn partial_epoch(epoch: usize, step: u64, epoch_sum: f64, epoch_steps: u64) -> Option<TracePoint> {
     (epoch_steps > 0).then(|| TracePoint {
         epoch: epoch + 1,
         step,
         elbo: epoch_sum / epoch_steps as f64,
+        valid_elbo: None,
     })
 }
 
@@ -181,8 +307,8 @@ pub fn train(
     observer: &mut dyn Observer,
 ) -> Training {
     let start = Instant::now();
-    let n = data.rows;
-    let batch = options.batch_size(n);
+    let rows_total = data.rows;
+    let batch = options.batch_size(rows_total);
     let samples = options.samples.max(1);
     let mut session = Session::for_training(elbo, batch * samples);
     session
@@ -191,9 +317,22 @@ pub fn train(
     let mut shuffle = stream(options.seed, SHUFFLE_STREAM);
     let mut noise = stream(options.seed, NOISE_STREAM);
 
+    let mut holdout = Holdout::new(elbo, rows_total, options, &session);
+    let mut order: Vec<usize> = match &holdout {
+        Some(h) => (0..rows_total)
+            .filter(|r| h.rows.binary_search(r).is_err())
+            .collect(),
+        None => (0..rows_total).collect(),
+    };
+    let n = order.len();
     let steps_per_epoch = n.div_ceil(batch) as u64;
+    if let Some(h) = &mut holdout {
+        h.every = MIN_EVAL_STEPS.div_ceil(steps_per_epoch.max(1)) as usize;
+    }
     let budget = match options.epochs {
         Some(e) => Budget::Steps((e as u64).saturating_mul(steps_per_epoch)),
+        // The held-out rows decide when to stop; the step size stays at `--lr`.
+        None if holdout.is_some() => Budget::Steps(options.max_steps),
         None => Budget::UntilConverged {
             max_steps: options.max_steps,
             window: steps_per_epoch.max(MIN_WINDOW),
@@ -203,7 +342,6 @@ pub fn train(
     let param_len = session.exec().params().len();
     let mut adam = Adam::new(param_len);
     let mut last_good = session.exec().params().to_vec();
-    let mut order: Vec<usize> = (0..n).collect();
     let mut trace = Vec::new();
     let mut step = 0u64;
     let mut epoch = 0usize;
@@ -214,6 +352,7 @@ pub fn train(
         let mut epoch_sum = 0.0f64;
         let mut epoch_steps = 0u64;
         let mut epoch_rows = 0usize;
+        let mut finished = None;
         for rows in order.chunks(batch) {
             epoch_rows += rows.len();
             session.load_batch(data, rows, samples, n);
@@ -242,13 +381,8 @@ pub fn train(
             epoch_sum += per_row;
             epoch_steps += 1;
             if let Some(reason) = schedule.observe(per_row) {
-                epoch += 1;
-                trace.push(TracePoint {
-                    epoch,
-                    step,
-                    elbo: epoch_sum / epoch_steps as f64,
-                });
-                break 'epochs Outcome::Finished(reason);
+                finished = Some(reason);
+                break;
             }
             // The epoch's last step closes the epoch first, below.
             if epoch_rows < n && observer.stop_requested() {
@@ -257,21 +391,56 @@ pub fn train(
             }
         }
         epoch += 1;
-        let elbo = epoch_sum / epoch_steps.max(1) as f64;
-        trace.push(TracePoint { epoch, step, elbo });
+        let elbo_per_row = epoch_sum / epoch_steps.max(1) as f64;
+        let mut valid_elbo = None;
+        if let Some(h) = &mut holdout
+            && (epoch % h.every == 0 || finished.is_some())
+        {
+            let params = session.exec().params();
+            let value = h.evaluate(data, params, n);
+            valid_elbo = Some(value);
+            if h.observe(value, epoch, params) && finished.is_none() {
+                finished = Some(StopReason::HeldOut);
+            }
+        }
+        trace.push(TracePoint {
+            epoch,
+            step,
+            elbo: elbo_per_row,
+            valid_elbo,
+        });
+        if let Some(reason) = finished {
+            break Outcome::Finished(reason);
+        }
         let seconds = epoch_start.elapsed().as_secs_f64().max(1e-9);
         observer.epoch(&Progress {
             epoch,
             epochs: options.epochs,
             step,
-            elbo,
+            elbo: elbo_per_row,
             rows_per_second: epoch_rows as f64 / seconds,
             lr: schedule.lr(),
+            valid_elbo: holdout.as_ref().map(|h| h.best),
         });
         if observer.stop_requested() {
             break Outcome::Interrupted { step };
         }
     };
+    // Early stopping keeps the parameters of the best held-out ELBO, however training
+    // ended (a non-finite step already restored the last finite parameters).
+    let holdout = holdout.filter(|h| h.best_epoch > 0).map(|h| {
+        if !matches!(outcome, Outcome::NonFinite(_)) {
+            session
+                .exec_mut()
+                .params_mut()
+                .copy_from_slice(&h.best_params);
+        }
+        HoldoutFigures {
+            rows: h.rows.len(),
+            best_elbo: h.best,
+            best_epoch: h.best_epoch,
+        }
+    });
     Training {
         params: session.named_params(),
         trace,
@@ -279,6 +448,7 @@ pub fn train(
         epochs: epoch,
         outcome,
         seconds: start.elapsed().as_secs_f64(),
+        holdout,
     }
 }
 
