@@ -553,4 +553,30 @@ mod tests {
         assert!(t.steps >= 1, "diverged at the first step");
         assert_eq!(t.trace.last().map(|p| p.step), Some(t.steps));
     }
+
+    #[test]
+    fn an_amortized_fit_without_epochs_stops_on_held_out_rows_and_keeps_the_best() {
+        let model = "data y: real\nlatent z: real ~ Normal(0, 1)\ny ~ Normal(z, 1)\n";
+        let mut csv = String::from("y\n");
+        for i in 0..400 {
+            csv.push_str(&format!("{}\n", (i % 7) as f64 - 3.0));
+        }
+        let options = FitOptions {
+            lr: 1e-2,
+            max_steps: 20_000,
+            ..FitOptions::default()
+        };
+        let t = run("holdout", model, &csv, &options, &mut |_: &Progress| {});
+        let h = t.holdout.expect("an amortized model holds rows out");
+        assert_eq!(h.rows, 40);
+        assert_eq!(t.outcome, Outcome::Finished(StopReason::HeldOut));
+        let best = t
+            .trace
+            .iter()
+            .filter_map(|p| p.valid_elbo)
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(best, h.best_elbo);
+        let last_valid = t.trace.iter().rev().find(|p| p.valid_elbo.is_some());
+        assert!(last_valid.unwrap().epoch >= h.best_epoch + VALID_PATIENCE as usize);
+    }
 }
