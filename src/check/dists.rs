@@ -23,6 +23,7 @@ impl Checker {
         ty: &Type,
         shape: Shape,
         call: &DistCall,
+        global: bool,
     ) -> Result<Resolved, Elem> {
         let target = Target {
             name: &name.name,
@@ -30,6 +31,23 @@ impl Checker {
         };
         let resolved = self.distribution(call, &target).ok_or(ty.elem)?;
         let family = resolved.family;
+        if !family.allows(Use::Prior) && global {
+            self.error(
+                Diagnostic::error(
+                    call.name.span,
+                    format!(
+                        "global `{}` has the discrete prior `{family}`: discrete globals are not supported",
+                        name.name
+                    ),
+                )
+                .with_label(format!("support `{}`", family.support()))
+                .with_hint(
+                    "a global is one value shared by every row and is fitted by a continuous guide; \
+                     give it a continuous prior, such as `Normal` or `Gamma`",
+                ),
+            );
+            return Err(family.support());
+        }
         if !family.allows(Use::Prior) {
             self.error(
                 Diagnostic::error(

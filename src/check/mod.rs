@@ -128,7 +128,8 @@ impl Checker {
                 if let StmtKind::Latent { .. } = &stmt.kind {
                     self.no_matrix(ty, shape, "a latent");
                 }
-                let prior = self.prior(name, ty, shape, dist);
+                let global = matches!(&stmt.kind, StmtKind::Global { .. });
+                let prior = self.prior(name, ty, shape, dist, global);
                 let kind = match &stmt.kind {
                     StmtKind::Latent { .. } => SymbolKind::Latent { free: false },
                     _ => SymbolKind::Global {},
