@@ -394,7 +394,7 @@ pub fn train(
         let elbo_per_row = epoch_sum / epoch_steps.max(1) as f64;
         let mut valid_elbo = None;
         if let Some(h) = &mut holdout
-            && (epoch % h.every == 0 || finished.is_some())
+            && (epoch.is_multiple_of(h.every) || finished.is_some())
         {
             let params = session.exec().params();
             let value = h.evaluate(data, params, n);
