@@ -143,3 +143,20 @@ fn the_binary_refuses_an_absurd_net() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_summary_lists_lets_and_shows_a_net_without_hidden_layers_as_affine() {
+    let dir = scratch("affine");
+    let model = dir.join("affine.vi");
+    std::fs::write(
+        &model,
+        "data x: real[2]\nlatent z: real[2] ~ Normal(0, 1)\nnet lin = mlp(2 -> 2)\n\
+         let m = lin(z)\nx ~ Normal(m, 1)\n",
+    )
+    .expect("the scratch model is written");
+    let out = vic(&["check", model.to_str().expect("a UTF-8 path")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("lin  affine 2 -> 2, 6 parameters"), "{text}");
+    assert!(text.contains("lets\n  m  real[2] = lin(z)"), "{text}");
+}

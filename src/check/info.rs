@@ -564,10 +564,14 @@ impl ObjectiveSpec {
     /// as K grows (Rainforth et al. 2018); the plain reparameterized gradient for the
     /// ELBO (sticking the landing measured better only on the VAE, with one seed:
     /// `docs/language.md`, section 9).
-    pub fn default_gradient(self) -> Gradient {
+    ///
+    /// DReG needs the guide's density at a fixed sample; where the guide has none (a
+    /// flow, full-rank globals: [`GuideSpec::has_path_density`]) the default is the
+    /// naive estimator, so no default combination is refused.
+    pub fn default_gradient(self, has_path_density: bool) -> Gradient {
         match self {
-            ObjectiveSpec::Elbo => Gradient::Naive,
-            ObjectiveSpec::Iwae(_) => Gradient::Dreg,
+            ObjectiveSpec::Iwae(_) if has_path_density => Gradient::Dreg,
+            ObjectiveSpec::Elbo | ObjectiveSpec::Iwae(_) => Gradient::Naive,
         }
     }
 }
@@ -627,6 +631,19 @@ pub struct GuideSpec {
 }
 
 impl GuideSpec {
+    /// Whether every group of this guide has a density that can be evaluated at a fixed
+    /// sample (what sticking the landing and DReG need): no flow and mean-field globals.
+    pub fn has_path_density(&self) -> bool {
+        self.flow == FlowSpec::None
+            && self.global_flow == FlowSpec::None
+            && self.globals == GlobalsMode::MeanField
+    }
+
+    /// The estimator used when none is asked for, given the guide.
+    pub fn default_gradient(&self) -> Gradient {
+        self.objective.default_gradient(self.has_path_density())
+    }
+
     /// The default encoder's hidden widths: one layer of 128 units, or twice the input
     /// width if that is smaller.
     pub fn default_hidden(input_width: usize) -> Vec<usize> {
@@ -637,6 +654,29 @@ impl GuideSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_gradient_is_one_the_guide_can_use() {
+        let mut spec = GuideSpec {
+            encoder_hidden: vec![16],
+            encoder_activation: Activation::Relu,
+            flow: FlowSpec::None,
+            global_flow: FlowSpec::None,
+            globals: GlobalsMode::MeanField,
+            free: Vec::new(),
+            objective: ObjectiveSpec::Iwae(5),
+            gradient: None,
+        };
+        assert_eq!(spec.default_gradient(), Gradient::Dreg);
+        spec.flow = FlowSpec::Iaf(2);
+        assert_eq!(spec.default_gradient(), Gradient::Naive);
+        spec.flow = FlowSpec::None;
+        spec.globals = GlobalsMode::Full;
+        assert_eq!(spec.default_gradient(), Gradient::Naive);
+        spec.objective = ObjectiveSpec::Elbo;
+        spec.globals = GlobalsMode::MeanField;
+        assert_eq!(spec.default_gradient(), Gradient::Naive);
+    }
 
     #[test]
     fn flows_parse_from_the_command_line_form() {

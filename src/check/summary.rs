@@ -1,5 +1,5 @@
-//! The one-screen summary `vic check` prints: data, latents, params, nets, likelihood
-//! terms and the guide that will be built. Returns text; never prints.
+//! The one-screen summary `vic check` prints: data, latents, params, nets, lets,
+//! likelihood terms and the guide that will be built. Returns text; never prints.
 
 use std::fmt::Write as _;
 
@@ -61,6 +61,13 @@ pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
         rows(
             |k| matches!(k, SymbolKind::Net(_)),
             |s| match &s.kind {
+                // With no hidden layer the activation is never applied: the net is
+                // one affine map, and saying so keeps a reader from looking for it.
+                SymbolKind::Net(net) if net.widths.len() == 2 => format!(
+                    "affine {}, {} parameters",
+                    join_widths(&net.widths),
+                    net.param_count()
+                ),
                 SymbolKind::Net(net) => format!(
                     "{} ({}), {} parameters",
                     join_widths(&net.widths),
@@ -71,6 +78,21 @@ pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
             },
         ),
     );
+    let lets = model
+        .stmts
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StmtKind::Let { symbol, expr } => {
+                let symbol = info.symbol(*symbol);
+                Some((
+                    symbol.name.clone(),
+                    format!("{} = {}", ty(symbol), expr.display(info)),
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    section("lets", lets);
     let likelihood = model
         .stmts
         .iter()
@@ -129,7 +151,7 @@ pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
         rows.push(("objective".to_string(), guide.objective.to_string()));
         let gradient = match guide.gradient {
             Some(g) => g.name().to_string(),
-            None => format!("{} (default)", guide.objective.default_gradient().name()),
+            None => format!("{} (default)", guide.default_gradient().name()),
         };
         rows.push(("gradient".to_string(), gradient));
     }

@@ -5,6 +5,7 @@
 use std::io::{self, IsTerminal};
 use std::path::Path;
 
+use crate::check::{FlowSpec, GlobalsMode};
 use crate::diag::{Diagnostic, render};
 use crate::infer::evaluate::ElboEstimate;
 use crate::infer::predict::Score;
@@ -85,7 +86,12 @@ fn trained_bound(file: &FitFile) -> Option<(String, String)> {
         .gradient
         .as_deref()
         .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| objective.default_gradient());
+        .unwrap_or_else(|| {
+            let path_density = g.flow == FlowSpec::None.to_string()
+                && g.global_flow == FlowSpec::None.to_string()
+                && g.globals == GlobalsMode::MeanField.name();
+            objective.default_gradient(path_density)
+        });
     (objective != Objective::Elbo || gradient != Gradient::Naive)
         .then(|| (objective.describe(), gradient.name().to_string()))
 }

@@ -76,8 +76,8 @@ impl Objective {
     }
 
     /// The estimator used when none is asked for ([`ObjectiveSpec::default_gradient`]).
-    pub fn default_gradient(self) -> Gradient {
-        self.spec().default_gradient()
+    pub fn default_gradient(self, has_path_density: bool) -> Gradient {
+        self.spec().default_gradient(has_path_density)
     }
 }
 
@@ -144,8 +144,10 @@ impl ElboOptions {
 
     /// The estimator asked for, or the objective's default.
     pub fn gradient(&self) -> Gradient {
-        self.gradient
-            .unwrap_or_else(|| self.objective.default_gradient())
+        self.gradient.unwrap_or_else(|| {
+            self.objective
+                .default_gradient(self.spec.has_path_density())
+        })
     }
 }
 
