@@ -181,7 +181,9 @@ fn batched_passes(session: &mut Session, data: &Dataset, rng: &mut StdRng, k: us
                 .iter()
                 .map(|&v| f64::from(v))
                 .sum();
-            // One global term per row draw, or a single zero without globals.
+            // One global term per row draw, or a single zero without globals: their
+            // mean estimates log p(w) − log q(w) once for the whole pass, as in
+            // `one_pass`.
             let global = if g.len() == n * k {
                 g[s * n..(s + 1) * n]
                     .iter()
@@ -191,7 +193,7 @@ fn batched_passes(session: &mut Session, data: &Dataset, rng: &mut StdRng, k: us
             } else {
                 g.iter().map(|&v| f64::from(v)).sum::<f64>() / g.len() as f64
             };
-            (l + global / n as f64) / n as f64
+            (l + global) / n as f64
         })
         .collect()
 }

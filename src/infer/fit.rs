@@ -178,29 +178,21 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
             observer.final_estimate(what, p);
             !observer.stop_requested()
         };
-        if deterministic {
-            evaluate::elbo_shared_globals(
-                &elbo,
-                &training.params,
-                data,
-                train_rows,
-                seed,
-                tolerance,
-                MAX_PASSES,
-                &mut control,
-            )
+        let run = if deterministic {
+            evaluate::elbo_shared_globals
         } else {
-            evaluate::elbo_with(
-                &elbo,
-                &training.params,
-                data,
-                train_rows,
-                seed,
-                tolerance,
-                MAX_PASSES,
-                &mut control,
-            )
-        }
+            evaluate::elbo_with
+        };
+        run(
+            &elbo,
+            &training.params,
+            data,
+            train_rows,
+            seed,
+            tolerance,
+            MAX_PASSES,
+            &mut control,
+        )
     };
     let train_elbo = estimate(request.train, "train")?.per_row;
     let test_elbo = request
