@@ -60,7 +60,7 @@ fn count_families_are_likelihoods_over_int_data() {
     );
     let prior = errors("data y: int\nglobal k: int ~ Binomial(5, 0.5)\ny ~ Poisson(3)\n");
     assert!(
-        prior.contains("is discrete and cannot be the prior"),
+        prior.contains("discrete globals are not supported"),
         "{prior}"
     );
     let negative = errors("data y: int\ny ~ NegativeBinomial(2, -1)\n");
