@@ -351,8 +351,11 @@ y ~ Normal(z, 0.5)
         &problem.train,
         rows,
         1,
-        0.002,
-        4000,
+        evaluate::Precision {
+            target: evaluate::ErrorTarget::PerRow(0.002),
+            max_passes: 4000,
+        },
+        &mut |_| true,
     )
     .unwrap();
     eprintln!(

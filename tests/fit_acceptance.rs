@@ -268,7 +268,19 @@ fn linear_gaussian_elbo_reaches_the_exact_evidence() {
         .sum::<f64>()
         / n as f64;
     let params = &report.file.params;
-    let estimate = evaluate::elbo(&report.elbo, params, &problem.train, n, 1, 0.002, 4000).unwrap();
+    let estimate = evaluate::elbo(
+        &report.elbo,
+        params,
+        &problem.train,
+        n,
+        1,
+        evaluate::Precision {
+            target: evaluate::ErrorTarget::PerRow(0.002),
+            max_passes: 4000,
+        },
+        &mut |_| true,
+    )
+    .unwrap();
     let iwae = evaluate::iwae(&report.elbo, params, &problem.train, n, 1000, 1).unwrap();
     let f = &report.file.figures;
     eprintln!(

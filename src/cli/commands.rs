@@ -305,8 +305,11 @@ pub fn eval(config: &EvalConfig) -> Result<(), Failure> {
         &data,
         file.train_rows,
         config.seed,
-        fit::ELBO_TOLERANCE,
-        2000,
+        evaluate::Precision {
+            target: evaluate::ErrorTarget::PerRow(fit::ELBO_TOLERANCE),
+            max_passes: 2000,
+        },
+        &mut |_| true,
     )?;
     let iwae = (k > 0)
         .then(|| {

@@ -60,34 +60,93 @@ fn session_for(
     Ok(session)
 }
 
-/// One Monte Carlo estimate of the whole data's ELBO (global terms once), per row.
-/// With `shared_globals`, every row sees the same draw of the globals.
-fn one_pass(
+/// Runs the graph over `rows` of `data`, each row drawn `k` times (sample-major), in
+/// runs of at most [`CHUNK_ROWS`] batch rows, with minibatch scales for `total_rows`;
+/// hands each run's rows and its local and global terms to `visit`. The one loop behind
+/// every estimate here and the held-out ELBO of early stopping.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn for_each_run(
     session: &mut Session,
     data: &Dataset,
+    rows: &[usize],
+    k: usize,
+    total_rows: usize,
     rng: &mut StdRng,
     shared_globals: Option<&[f32]>,
-) -> f64 {
-    let n = data.rows;
-    let mut local = 0.0f64;
-    let mut global = 0.0f64;
-    let all: Vec<usize> = (0..n).collect();
-    for rows in all.chunks(CHUNK_ROWS) {
-        session.load_batch(data, rows, 1, n);
+    mut visit: impl FnMut(&[usize], &[f32], &[f32]),
+) {
+    for run in rows.chunks((CHUNK_ROWS / k.max(1)).max(1)) {
+        session.load_batch(data, run, k, total_rows);
         session.draw_noise(rng, shared_globals);
         session.exec_mut().forward();
         let exec = session.exec();
-        local += exec
-            .value(session.local)
-            .iter()
-            .map(|&v| f64::from(v))
-            .sum::<f64>();
-        let g = exec.value(session.global);
-        // One global term per row draw (or a single zero without globals); their mean
-        // is the estimate of log p(w) − log q(w).
-        global += g.iter().map(|&v| f64::from(v)).sum::<f64>() / g.len() as f64 * rows.len() as f64;
+        visit(run, exec.value(session.local), exec.value(session.global));
     }
-    (local + global / n as f64) / n as f64
+}
+
+/// One pass's terms: the sum of the rows' local terms and the global term
+/// log p(w) − log q(w), counted once.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct PassTerms {
+    pub local: f64,
+    pub global: f64,
+}
+
+/// `k` independent passes over `rows` in as few runs of the graph as fit: each pass's
+/// [`PassTerms`]. A run holds one global term per batch row (or a single zero without
+/// globals); a pass's global term is their mean over its rows.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn passes(
+    session: &mut Session,
+    data: &Dataset,
+    rows: &[usize],
+    k: usize,
+    total_rows: usize,
+    rng: &mut StdRng,
+    shared_globals: Option<&[f32]>,
+) -> Vec<PassTerms> {
+    let mut terms = vec![PassTerms::default(); k];
+    let sum = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>();
+    for_each_run(
+        session,
+        data,
+        rows,
+        k,
+        total_rows,
+        rng,
+        shared_globals,
+        |run, local, global| {
+            let c = run.len();
+            for (s, t) in terms.iter_mut().enumerate() {
+                t.local += sum(&local[s * c..(s + 1) * c]);
+                let g = if global.len() == c * k {
+                    sum(&global[s * c..(s + 1) * c]) / c as f64
+                } else {
+                    sum(global) / global.len() as f64
+                };
+                // Weighted by the run's share of the rows, so the pass sums to a mean.
+                t.global += g * c as f64 / rows.len() as f64;
+            }
+        },
+    );
+    terms
+}
+
+/// `k` Monte Carlo estimates of the whole data's ELBO (global terms once), per row.
+/// With `shared_globals`, every row sees the same draw of the globals.
+fn per_row_passes(
+    session: &mut Session,
+    data: &Dataset,
+    rng: &mut StdRng,
+    k: usize,
+    shared_globals: Option<&[f32]>,
+) -> Vec<f64> {
+    let n = data.rows;
+    let all: Vec<usize> = (0..n).collect();
+    passes(session, data, &all, k, n, rng, shared_globals)
+        .iter()
+        .map(|t| (t.local + t.global) / n as f64)
+        .collect()
 }
 
 /// How a final estimate is going, for a progress display.
@@ -103,113 +162,40 @@ pub struct EvalProgress {
 /// on; `false` (e.g. Ctrl-C) ends the estimate with the passes done so far.
 pub type EvalControl<'a> = &'a mut dyn FnMut(&EvalProgress) -> bool;
 
-/// The ELBO per row of `data`, averaged over passes of fresh noise until its standard
-/// error is below `tolerance` (at least 4 passes, at most `max_passes`).
+/// How precise an ELBO estimate must be: passes of fresh noise are averaged until
+/// their standard error is below the target (at least 4 passes, at most `max_passes`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Precision {
+    pub target: ErrorTarget,
+    pub max_passes: usize,
+}
+
+/// What an estimate's Monte Carlo error is stated for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ErrorTarget {
+    /// Every row draws its own globals; the error of the ELBO per row, in nats.
+    PerRow(f64),
+    /// Every pass draws the globals once for all rows, so that a pass is one draw of
+    /// the whole data's log p(x, z) − log q(z): the error of that total, in nats. It
+    /// vanishes when the guide is the posterior.
+    Total(f64),
+}
+
+/// The ELBO per row of `data` to `precision`, reporting progress to (and stoppable by)
+/// `control`.
 pub fn elbo(
     elbo: &ElboGraph,
     params: &[NamedParam],
     data: &Dataset,
     train_rows: usize,
     seed: u64,
-    tolerance: f64,
-    max_passes: usize,
-) -> Result<ElboEstimate, EvalError> {
-    elbo_with(
-        elbo,
-        params,
-        data,
-        train_rows,
-        seed,
-        tolerance,
-        max_passes,
-        &mut |_| true,
-    )
-}
-
-/// [`elbo`], reporting progress to (and stoppable by) `control`.
-#[allow(clippy::too_many_arguments)]
-pub fn elbo_with(
-    elbo: &ElboGraph,
-    params: &[NamedParam],
-    data: &Dataset,
-    train_rows: usize,
-    seed: u64,
-    tolerance: f64,
-    max_passes: usize,
+    precision: Precision,
     control: EvalControl<'_>,
 ) -> Result<ElboEstimate, EvalError> {
-    estimate(
-        elbo, params, data, train_rows, seed, tolerance, max_passes, false, control,
-    )
-}
-
-/// The ELBO per row as [`elbo`], but every pass draws the globals once for all rows,
-/// so that a pass is one draw of the whole data's log p(x, z) − log q(z): its standard
-/// error is then stated for the total, and vanishes when the guide is the posterior.
-/// `total_tolerance` is in total nats.
-#[allow(clippy::too_many_arguments)]
-pub fn elbo_shared_globals(
-    elbo: &ElboGraph,
-    params: &[NamedParam],
-    data: &Dataset,
-    train_rows: usize,
-    seed: u64,
-    total_tolerance: f64,
-    max_passes: usize,
-    control: EvalControl<'_>,
-) -> Result<ElboEstimate, EvalError> {
-    let tolerance = total_tolerance / data.rows.max(1) as f64;
-    estimate(
-        elbo, params, data, train_rows, seed, tolerance, max_passes, true, control,
-    )
-}
-
-/// `k` independent passes over all of `data` (at most [`CHUNK_ROWS`] rows times `k`)
-/// in one run of the graph: each row repeated `k` times, sample-major.
-fn batched_passes(session: &mut Session, data: &Dataset, rng: &mut StdRng, k: usize) -> Vec<f64> {
-    let n = data.rows;
-    let all: Vec<usize> = (0..n).collect();
-    session.load_batch(data, &all, k, n);
-    session.draw_noise(rng, None);
-    session.exec_mut().forward();
-    let exec = session.exec();
-    let local = exec.value(session.local);
-    let g = exec.value(session.global);
-    (0..k)
-        .map(|s| {
-            let l: f64 = local[s * n..(s + 1) * n]
-                .iter()
-                .map(|&v| f64::from(v))
-                .sum();
-            // One global term per row draw, or a single zero without globals: their
-            // mean estimates log p(w) − log q(w) once for the whole pass, as in
-            // `one_pass`.
-            let global = if g.len() == n * k {
-                g[s * n..(s + 1) * n]
-                    .iter()
-                    .map(|&v| f64::from(v))
-                    .sum::<f64>()
-                    / n as f64
-            } else {
-                g.iter().map(|&v| f64::from(v)).sum::<f64>() / g.len() as f64
-            };
-            (l + global) / n as f64
-        })
-        .collect()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn estimate(
-    elbo: &ElboGraph,
-    params: &[NamedParam],
-    data: &Dataset,
-    train_rows: usize,
-    seed: u64,
-    tolerance: f64,
-    max_passes: usize,
-    shared: bool,
-    control: EvalControl<'_>,
-) -> Result<ElboEstimate, EvalError> {
+    let (tolerance, shared) = match precision.target {
+        ErrorTarget::PerRow(t) => (t, false),
+        ErrorTarget::Total(t) => (t / data.rows.max(1) as f64, true),
+    };
     // Small data runs several passes per run of the graph, so that each run is a large
     // batch; shared globals need one draw per pass, so they run a pass at a time.
     let per_run = if shared {
@@ -228,15 +214,17 @@ fn estimate(
     let mut draw = vec![0.0f32; session.global_noise_width().filter(|_| shared).unwrap_or(0)];
     let mut values = Vec::new();
     loop {
-        if per_run > 1 {
-            values.extend(batched_passes(&mut session, data, &mut rng, per_run));
-        } else {
-            for x in draw.iter_mut() {
-                *x = StandardNormal.sample(&mut rng);
-            }
-            let globals = (!draw.is_empty()).then_some(draw.as_slice());
-            values.push(one_pass(&mut session, data, &mut rng, globals));
+        for x in draw.iter_mut() {
+            *x = StandardNormal.sample(&mut rng);
         }
+        let globals = (!draw.is_empty()).then_some(draw.as_slice());
+        values.extend(per_row_passes(
+            &mut session,
+            data,
+            &mut rng,
+            per_run,
+            globals,
+        ));
         let (mean, se) = mean_and_error(&values);
         let go_on = control(&EvalProgress {
             passes: values.len(),
@@ -244,7 +232,7 @@ fn estimate(
             tolerance,
         });
         if (values.len() >= 4 && se < tolerance)
-            || values.len() >= max_passes
+            || values.len() >= precision.max_passes
             || !mean.is_finite()
             || !go_on
         {
@@ -280,7 +268,7 @@ pub fn joint_log_weights(
             for x in draw.iter_mut() {
                 *x = StandardNormal.sample(&mut rng);
             }
-            one_pass(&mut session, data, &mut rng, Some(&draw)) * n as f64
+            per_row_passes(&mut session, data, &mut rng, 1, Some(&draw))[0] * n as f64
         })
         .collect();
     Ok(Some(weights))
@@ -329,7 +317,7 @@ pub fn iwae(
             for x in draw.iter_mut() {
                 *x = StandardNormal.sample(&mut rng);
             }
-            totals.push(one_pass(&mut session, data, &mut rng, Some(&draw)) * n as f64);
+            totals.push(per_row_passes(&mut session, data, &mut rng, 1, Some(&draw))[0] * n as f64);
         }
         return Ok(log_mean_exp(&totals) / n as f64);
     }
@@ -339,18 +327,23 @@ pub fn iwae(
     let mut total = 0.0;
     let all: Vec<usize> = (0..n).collect();
     let mut weights = vec![0.0f64; k];
-    for rows in all.chunks(rows_per_pass) {
-        session.load_batch(data, rows, k, n);
-        session.draw_noise(&mut rng, None);
-        session.exec_mut().forward();
-        let local = session.exec().value(session.local);
-        for (i, _) in rows.iter().enumerate() {
-            for (s, w) in weights.iter_mut().enumerate() {
-                *w = f64::from(local[s * rows.len() + i]);
+    for_each_run(
+        &mut session,
+        data,
+        &all,
+        k,
+        n,
+        &mut rng,
+        None,
+        |run, local, _| {
+            for i in 0..run.len() {
+                for (s, w) in weights.iter_mut().enumerate() {
+                    *w = f64::from(local[s * run.len() + i]);
+                }
+                total += log_mean_exp(&weights);
             }
-            total += log_mean_exp(&weights);
-        }
-    }
+        },
+    );
     Ok(total / n as f64)
 }
 
@@ -424,6 +417,58 @@ fn quantile(sorted: &[f64], p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::infer::test_support::elbo_and_data;
+    use rand::SeedableRng;
+
+    /// Mean and standard error of one component of many passes' terms.
+    fn component(terms: &[PassTerms], f: impl Fn(&PassTerms) -> f64) -> (f64, f64) {
+        mean_and_error(&terms.iter().map(f).collect::<Vec<_>>())
+    }
+
+    /// Many passes in one run of the graph (sample-major rows) estimate the same local
+    /// and global terms as passes run one at a time; a global term divided by the row
+    /// count once too often (24 times too small here) is caught.
+    #[test]
+    fn batched_passes_agree_with_single_passes() {
+        let model = "data y: real\nglobal m: real ~ Normal(0, 1)\nlatent z: real ~ Normal(m, 1)\ny ~ Normal(z, 1)\n";
+        let csv: String = std::iter::once("y".to_string())
+            .chain((0..24).map(|i| format!("{}", i % 5)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (elbo, data) = elbo_and_data("batched", model, &csv);
+        let n = data.rows;
+        let k = 40;
+        let mut session = Session::new(&elbo, n * k);
+        // Parameters away from the prior, so that the global term is far from 0.
+        for (i, p) in session.exec_mut().params_mut().iter_mut().enumerate() {
+            *p = (i as f32 * 0.7 + 1.0).sin();
+        }
+        let rows: Vec<usize> = (0..n).collect();
+        let mut rng = StdRng::seed_from_u64(4);
+        let mut batched = Vec::new();
+        let mut single = Vec::new();
+        for _ in 0..50 {
+            batched.extend(passes(&mut session, &data, &rows, k, n, &mut rng, None));
+        }
+        for _ in 0..k * 50 {
+            single.extend(passes(&mut session, &data, &rows, 1, n, &mut rng, None));
+        }
+        for (what, f) in [
+            ("local", (|t: &PassTerms| t.local) as fn(&PassTerms) -> f64),
+            ("global", |t: &PassTerms| t.global),
+        ] {
+            let (a, ea) = component(&batched, f);
+            let (b, eb) = component(&single, f);
+            assert!(
+                (a - b).abs() < 4.0 * ea.hypot(eb),
+                "{what}: batched {a} ± {ea}, single {b} ± {eb}"
+            );
+            assert!(
+                b.abs() > 10.0 * eb,
+                "{what} is distinguishable from 0: {b} ± {eb}"
+            );
+        }
+    }
 
     #[test]
     fn log_mean_exp_is_stable() {

@@ -168,29 +168,27 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
     // A DADVI fit's rows share their globals' draw in each pass, so the error is
     // stated for the total ELBO (a per-row error would add up over the rows).
     let mut estimate = |data: &Dataset, what: &str| {
-        let tolerance = if deterministic {
-            TOTAL_ELBO_TOLERANCE
+        let target = if deterministic {
+            evaluate::ErrorTarget::Total(TOTAL_ELBO_TOLERANCE)
         } else {
-            ELBO_TOLERANCE
+            evaluate::ErrorTarget::PerRow(ELBO_TOLERANCE)
         };
         // Ctrl-C ends the estimate with the passes done so far.
         let mut control = |p: &evaluate::EvalProgress| {
             observer.final_estimate(what, p);
             !observer.stop_requested()
         };
-        let run = if deterministic {
-            evaluate::elbo_shared_globals
-        } else {
-            evaluate::elbo_with
+        let precision = evaluate::Precision {
+            target,
+            max_passes: MAX_PASSES,
         };
-        run(
+        evaluate::elbo(
             &elbo,
             &training.params,
             data,
             train_rows,
             seed,
-            tolerance,
-            MAX_PASSES,
+            precision,
             &mut control,
         )
     };
