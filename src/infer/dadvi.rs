@@ -442,6 +442,7 @@ pub fn fit(
             step: iterations,
             elbo: elbo_per_row,
             valid_elbo: None,
+            lr: None,
         });
         let seconds = solve_start.elapsed().as_secs_f64().max(1e-9);
         observer.epoch(&Progress {

@@ -88,6 +88,10 @@ pub struct TraceRecord {
     /// The held-out ELBO per row after the epoch (early stopping only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_elbo: Option<f64>,
+    /// The step size at the epoch's end: absent for deterministic ADVI and in files of
+    /// earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
 }
 
 impl From<&TracePoint> for TraceRecord {
@@ -97,6 +101,7 @@ impl From<&TracePoint> for TraceRecord {
             step: p.step,
             elbo: p.elbo,
             valid_elbo: p.valid_elbo,
+            lr: p.lr,
         }
     }
 }
@@ -543,6 +548,7 @@ mod tests {
                 step: e as u64 * 3,
                 elbo: -1.0 / e as f64,
                 valid_elbo: None,
+                lr: None,
             })
             .collect();
         let kept = thin_trace(&trace);

@@ -84,6 +84,12 @@ impl Schedule {
         self.lr
     }
 
+    /// Halves the step size on a plateau that another rule detected (held-out rows).
+    pub fn halve(&mut self) {
+        self.decays += 1;
+        self.lr *= 0.5;
+    }
+
     pub fn decays(&self) -> u32 {
         self.decays
     }
