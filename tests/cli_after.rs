@@ -579,3 +579,85 @@ fn digit_grids_as_png() {
         "--png conflicts with --out"
     );
 }
+
+/// Decodes an RGB PNG: (width, height, pixels as triples).
+fn decode_rgb_png(path: &Path) -> (usize, usize, Vec<[u8; 3]>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).expect("the PNG exists"),
+    ));
+    let mut reader = decoder.read_info().expect("a PNG header");
+    let mut bytes = vec![0; reader.output_buffer_size().expect("a buffer size")];
+    let info = reader.next_frame(&mut bytes).expect("a PNG frame");
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    bytes.truncate(info.buffer_size());
+    let pixels = bytes.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
+    (info.width as usize, info.height as usize, pixels)
+}
+
+/// `vic plot` of an Adam fit of eight schools: the ELBO trace with its step-size
+/// halvings marked and the densities of `mu` and `tau`, as PNG (decoded: its size and
+/// the colours of the curves, the marks and the text) and as SVG.
+#[test]
+fn elbo_trace_and_densities_as_png_and_svg() {
+    let dir = scratch("cli_after_plot");
+    let fit = dir.join("schools.json");
+    let run = vic(&[
+        "fit",
+        &example("eight_schools.vi"),
+        "--data",
+        &example("data/eight_schools.csv"),
+        "--optimizer",
+        "adam",
+        "--out",
+        path(&fit),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let png = dir.join("schools.png");
+    let plot = vic(&["plot", path(&fit), "--out", path(&png)]);
+    assert!(plot.status.success(), "{}", stderr(&plot));
+    insta::assert_snapshot!(
+        "plot_eight_schools",
+        stdout(&plot).replace(path(&png), "schools.png")
+    );
+    let (w, h, pixels) = decode_rgb_png(&png);
+    // Three panels of 440x280, two to a row.
+    assert_eq!((w, h), (880, 560));
+    let count = |rgb: [u8; 3]| pixels.iter().filter(|&&p| p == rgb).count();
+    let training = count([31, 119, 180]);
+    let density = count([44, 140, 60]);
+    let marks = count([150, 150, 150]);
+    let ink = count([0, 0, 0]);
+    // The trace spans the panel's width; each density curve about as much.
+    assert!(training > 350, "{training} training-ELBO pixels");
+    assert!(density > 2 * 350, "{density} density pixels");
+    // Six halvings, each a dashed line of about half the plot's 212 pixels.
+    assert!(marks > 6 * 80, "{marks} mark pixels");
+    assert!(ink > 2000, "{ink} pixels of text and ticks");
+    // The right half of the second row is empty.
+    assert!(
+        (300..540).all(|y| (460..860).all(|x| pixels[y * w + x] == [255, 255, 255])),
+        "the fourth panel is blank"
+    );
+
+    let svg = dir.join("schools.svg");
+    let plot = vic(&["plot", path(&fit), "--out", path(&svg)]);
+    assert!(plot.status.success(), "{}", stderr(&plot));
+    let text = std::fs::read_to_string(&svg).expect("the SVG");
+    assert!(
+        text.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"880\" height=\"560\"")
+    );
+    assert_eq!(text.matches("<polyline").count(), 3);
+    // Six marks and the legend's sample of one.
+    assert_eq!(text.matches("stroke-dasharray").count(), 7);
+    for label in [
+        "ELBO per row",
+        "posterior of mu",
+        "posterior of tau",
+        "step size halved",
+    ] {
+        assert!(text.contains(&format!(">{label}</text>")), "{label}");
+    }
+
+    let wrong = vic(&["plot", path(&fit), "--out", path(&dir.join("x.jpg"))]);
+    assert_error(&wrong, "must end in `.png` or `.svg`");
+}

@@ -19,8 +19,8 @@ use std::process::{Command, Output};
 use vic::source::analyze;
 
 const REFERENCE: &str = "docs/language.md";
-const COMMANDS: [&str; 9] = [
-    "check", "graph", "fit", "eval", "sample", "encode", "predict", "summary", "draws",
+const COMMANDS: [&str; 10] = [
+    "check", "graph", "fit", "eval", "sample", "encode", "predict", "summary", "draws", "plot",
 ];
 
 /// One fenced code block.

@@ -14,7 +14,8 @@ use crate::infer::train::{DEFAULT_BATCH, FitOptions, Optimizer};
 use crate::objective::KlMode;
 
 use super::config::{
-    DEFAULT_CMDSTAN_DRAWS, DEFAULT_DRAWS, DEFAULT_ENCODE_DRAWS, DEFAULT_IWAE, DEFAULT_PREDICT_DRAWS,
+    DEFAULT_CMDSTAN_DRAWS, DEFAULT_DRAWS, DEFAULT_ENCODE_DRAWS, DEFAULT_IWAE, DEFAULT_PLOT_DRAWS,
+    DEFAULT_PREDICT_DRAWS,
 };
 
 #[derive(Debug, Parser)]
@@ -51,6 +52,22 @@ pub enum Command {
     Summary(SummaryArgs),
     /// Write guide draws of the globals, params and global lets as CmdStan CSV.
     Draws(DrawsArgs),
+    /// Draw a fit's ELBO trace and its globals' posterior densities (PNG or SVG).
+    Plot(PlotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// A fit file written by `vic fit --out`.
+    pub fit: PathBuf,
+    /// The picture to write: `.png` or `.svg`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Guide draws behind each density.
+    #[arg(long, default_value_t = DEFAULT_PLOT_DRAWS)]
+    pub draws: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

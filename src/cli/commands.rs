@@ -23,7 +23,7 @@ use crate::source::{Loaded, SourceError, analyze, load};
 
 use super::Failure;
 use super::config::{
-    DEFAULT_PREDICT_DRAWS, DrawsConfig, EvalConfig, FitConfig, GraphConfig, RowsConfig,
+    DEFAULT_PREDICT_DRAWS, DrawsConfig, EvalConfig, FitConfig, GraphConfig, PlotConfig, RowsConfig,
     SampleConfig, SummaryConfig,
 };
 use super::error::Error;
@@ -550,7 +550,7 @@ fn picture(
         }
     };
     let grid = plot::grid(&cells, side, columns);
-    write_atomically_with(path, |w| plot::write_png(&grid, w)).map_err(|source| Error::Write {
+    write_atomically_with(path, |w| grid.write_png(w)).map_err(|source| Error::Write {
         path: path.to_owned(),
         source,
     })?;
@@ -748,4 +748,80 @@ pub fn draws(config: &DrawsConfig) -> Result<(), Failure> {
         None => write(&mut io::stdout().lock()).map_err(Failure::output)?,
     }
     Ok(())
+}
+
+/// The most global elements `vic plot` draws a density of.
+const MAX_DENSITIES: usize = 12;
+
+pub fn plot(config: &PlotConfig) -> Result<(), Failure> {
+    check_target(&config.out).map_err(|source| Error::Write {
+        path: config.out.clone(),
+        source,
+    })?;
+    let file = FitFile::read(&config.fit)?;
+    note_interrupted(&file, &config.fit);
+    let refit = fit::rebuild(&file)?;
+    let draws = summary::draw(
+        &refit.loaded.model,
+        &refit.loaded.info,
+        &refit.elbo,
+        &file.params,
+        config.draws,
+        config.seed,
+    )?;
+    let globals: Vec<usize> = draws
+        .quantities
+        .iter()
+        .scan(0, |first, q| {
+            let columns = *first..*first + q.shape.width();
+            *first = columns.end;
+            Some((q.kind, columns))
+        })
+        .filter(|(kind, _)| *kind == summary::Kind::Global)
+        .flat_map(|(_, columns)| columns)
+        .collect();
+    let values: Vec<Vec<f64>> = globals
+        .iter()
+        .take(MAX_DENSITIES)
+        .map(|&j| draws.column(j).collect())
+        .collect();
+    let shown: Vec<plot::Draws<'_>> = globals
+        .iter()
+        .zip(&values)
+        .map(|(&j, v)| plot::Draws {
+            name: draws.columns[j].clone(),
+            values: v,
+        })
+        .collect();
+    let figure = plot::figure(&file.trace, &shown);
+    write_atomically_with(&config.out, |w| {
+        plot::write_figure(&figure, config.format, w)
+    })
+    .map_err(|source| Error::Write {
+        path: config.out.clone(),
+        source,
+    })?;
+    let (width, height) = figure.size();
+    let halvings = plot::halvings(&file.trace).len();
+    let mut out = io::stdout().lock();
+    let mut line = format!(
+        "wrote {} ({width}x{height}): the ELBO trace ({} points, {halvings} step-size halvings",
+        config.out.display(),
+        file.trace.len()
+    );
+    if file.trace.iter().any(|p| p.valid_elbo.is_some()) {
+        line.push_str(", held-out ELBO");
+    }
+    line.push(')');
+    if !shown.is_empty() {
+        let _ = write!(
+            line,
+            " and the posterior densities of {} global elements",
+            shown.len()
+        );
+        if globals.len() > shown.len() {
+            let _ = write!(line, " (the first {} of {})", shown.len(), globals.len());
+        }
+    }
+    writeln!(out, "{line}").map_err(Failure::output)
 }

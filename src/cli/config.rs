@@ -9,14 +9,14 @@
 use std::path::PathBuf;
 
 use crate::check::{Activation, FlowSpec, GlobalsMode, Gradient, GuideSpec, ObjectiveSpec};
-use crate::infer::limits;
 use crate::infer::session::Threads;
 use crate::infer::train::FitOptions;
+use crate::infer::{limits, plot};
 use crate::objective::KlMode;
 
 use super::args::{
-    DrawsArgs, EncodeArgs, EvalArgs, FitArgs, GraphArgs, GuideArgs, PredictArgs, SampleArgs,
-    SummaryArgs,
+    DrawsArgs, EncodeArgs, EvalArgs, FitArgs, GraphArgs, GuideArgs, PlotArgs, PredictArgs,
+    SampleArgs, SummaryArgs,
 };
 use super::error::Error;
 
@@ -26,6 +26,11 @@ pub const DEFAULT_IWAE: usize = 100;
 pub const DEFAULT_DRAWS: u64 = 16;
 /// `vic draws -n`'s default: CmdStan's `output_samples`.
 pub const DEFAULT_CMDSTAN_DRAWS: usize = 1000;
+/// `vic plot --draws`'s default.
+pub const DEFAULT_PLOT_DRAWS: usize = 4000;
+/// The most draws behind `vic plot`'s densities (each density sums over all of them at
+/// every grid point).
+pub const MAX_PLOT_DRAWS: usize = 100_000;
 /// The most draws `vic draws` keeps in memory (8 bytes per value).
 pub const MAX_CMDSTAN_DRAWS: usize = 1_000_000;
 /// `vic encode --draws`'s default: the Monte Carlo error of a mean is sd/32.
@@ -367,6 +372,43 @@ impl TryFrom<DrawsArgs> for DrawsConfig {
             fit: args.fit,
             n: args.n,
             out: args.out,
+            seed: args.seed,
+        })
+    }
+}
+
+/// `vic plot`: a `.png` or `.svg` picture from 1 to [`MAX_PLOT_DRAWS`] draws.
+#[derive(Debug)]
+pub struct PlotConfig {
+    pub fit: PathBuf,
+    pub out: PathBuf,
+    pub format: plot::Format,
+    pub draws: usize,
+    pub seed: u64,
+}
+
+impl TryFrom<PlotArgs> for PlotConfig {
+    type Error = Error;
+
+    fn try_from(args: PlotArgs) -> Result<PlotConfig, Error> {
+        let format = plot::Format::from_path(&args.out).ok_or_else(|| {
+            usage(format!(
+                "`--out {}` must end in `.png` or `.svg`, which choose the picture's format",
+                args.out.display()
+            ))
+        })?;
+        at_least_one("--draws", args.draws as u64, "")?;
+        if args.draws > MAX_PLOT_DRAWS {
+            return Err(usage(format!(
+                "`--draws {}` is more than the limit of {MAX_PLOT_DRAWS}",
+                args.draws
+            )));
+        }
+        Ok(PlotConfig {
+            fit: args.fit,
+            out: args.out,
+            format,
+            draws: args.draws,
             seed: args.seed,
         })
     }

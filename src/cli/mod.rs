@@ -78,6 +78,9 @@ pub fn main() -> ExitCode {
         Command::Draws(args) => config::DrawsConfig::try_from(args)
             .map_err(Failure::from)
             .and_then(|c| commands::draws(&c)),
+        Command::Plot(args) => config::PlotConfig::try_from(args)
+            .map_err(Failure::from)
+            .and_then(|c| commands::plot(&c)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

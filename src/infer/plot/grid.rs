@@ -1,4 +1,4 @@
-//! Pictures of draws: square `bool`/`unit` vectors (8x8 digits, 28x28 MNIST) laid out
+//! Grids of draws: square `bool`/`unit` vectors (8x8 digits, 28x28 MNIST) laid out
 //! as a grayscale image grid, written as PNG (`vic sample --png`).
 //!
 //! Each vector of `side * side` values in [0, 1] is one cell, row-major, drawn white on
@@ -55,19 +55,17 @@ pub fn grid(cells: &[&[f32]], side: usize, columns: usize) -> Gray {
     }
 }
 
-/// Encodes `picture` as an 8-bit grayscale PNG.
-pub fn write_png(picture: &Gray, out: &mut dyn Write) -> std::io::Result<()> {
-    let too_large = |_| std::io::Error::other("the picture is too large for a PNG");
-    let w = u32::try_from(picture.width).map_err(too_large)?;
-    let h = u32::try_from(picture.height).map_err(too_large)?;
-    let mut encoder = png::Encoder::new(out, w, h);
-    encoder.set_color(png::ColorType::Grayscale);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header().map_err(std::io::Error::other)?;
-    writer
-        .write_image_data(&picture.pixels)
-        .map_err(std::io::Error::other)?;
-    writer.finish().map_err(std::io::Error::other)
+impl Gray {
+    /// Encodes the picture as an 8-bit grayscale PNG.
+    pub fn write_png(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        super::encode_png(
+            self.width,
+            self.height,
+            png::ColorType::Grayscale,
+            &self.pixels,
+            out,
+        )
+    }
 }
 
 #[cfg(test)]
