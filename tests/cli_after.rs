@@ -661,3 +661,73 @@ fn elbo_trace_and_densities_as_png_and_svg() {
     let wrong = vic(&["plot", path(&fit), "--out", path(&dir.join("x.jpg"))]);
     assert_error(&wrong, "must end in `.png` or `.svg`");
 }
+
+/// `fit --resume` starts from a fit file's parameters: the resumed run's first epoch
+/// is as good as the first run's last, its trace counts on from the first run's, and a
+/// file from another model is refused with the parameter that does not match.
+#[test]
+fn a_fit_resumes_from_a_fit_file() {
+    let dir = scratch("cli_after_resume");
+    let (model, data) = (example("vae.vi"), example("data/digits_train.csv"));
+    let first = fit(&dir, "first", &model, &data, "10");
+    let second = dir.join("second.json");
+    let run = vic(&[
+        "fit",
+        &model,
+        "--data",
+        &data,
+        "--epochs",
+        "10",
+        "--resume",
+        path(&first),
+        "--out",
+        path(&second),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("note: resumed from the parameters of"),
+        "{}",
+        stderr(&run)
+    );
+    let trace = |file: &Path| -> Vec<(u64, u64, f64)> {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        json["trace"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["epoch"].as_u64().unwrap(),
+                    p["step"].as_u64().unwrap(),
+                    p["elbo"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (trace(&first), trace(&second));
+    assert_eq!(a.len(), 10);
+    assert_eq!(b.len(), 20);
+    assert_eq!(b[..10], a[..]);
+    assert_eq!((b[10].0, b[10].1), (11, a[9].1 + a[0].1));
+    // The first run's ELBO climbs by nats per epoch; the resumed one goes on from its end.
+    let (start, end, resumed) = (a[0].2, a[9].2, b[10].2);
+    assert!(end - start > 5.0, "{start} -> {end}");
+    assert!(
+        (resumed - end).abs() < 0.25 * (end - start),
+        "resumed at {resumed}, the first run ended at {end}, started at {start}"
+    );
+
+    let wrong = vic(&[
+        "fit",
+        &example("logistic.vi"),
+        "--data",
+        &example("data/breast_cancer.csv"),
+        "--resume",
+        path(&first),
+    ]);
+    assert_error(
+        &wrong,
+        "the fit file given to `--resume` does not match this model and guide: the parameter `guide.globals.loc` (1x31) is missing",
+    );
+}

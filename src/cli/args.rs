@@ -194,6 +194,10 @@ pub struct FitArgs {
     /// gain and two cores are available)
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Continue training from this fit file's parameters (same model and guide
+    /// options); the new file's trace continues the old one's.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
 }
 
 /// `--optimizer`; `lbfgs` is another name for `dadvi`, the optimizer it runs.

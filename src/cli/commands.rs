@@ -11,7 +11,7 @@ use crate::check::{FlowSpec, SymbolKind};
 use crate::dist::Elem;
 use crate::infer::data::{self, Dataset};
 use crate::infer::fit::{self, FitRequest, column_specs};
-use crate::infer::fitfile::{FitFile, check_target, write_atomically_with};
+use crate::infer::fitfile::{self, FitFile, check_target, write_atomically_with};
 use crate::infer::limits;
 use crate::infer::sample::{Conditions, Sampler, likelihood_targets};
 use crate::infer::train::{Observer, Progress};
@@ -242,6 +242,12 @@ pub fn fit(config: &FitConfig) -> Result<(), Failure> {
             source,
         })?;
     }
+    let resumed = config.resume.as_deref().map(FitFile::read).transpose()?;
+    let mut options = config.options.clone();
+    if let (Some(file), Some(path)) = (&resumed, &config.resume) {
+        note_interrupted(file, path);
+        options.start = Some(file.params.clone());
+    }
     let train = load_data(&config.data, &loaded)?;
     let test = config
         .test
@@ -252,7 +258,7 @@ pub fn fit(config: &FitConfig) -> Result<(), Failure> {
         loaded: &loaded,
         train: &train,
         test: test.as_ref(),
-        options: config.options.clone(),
+        options,
         guide,
         kl: config.kl,
     };
@@ -264,7 +270,16 @@ pub fn fit(config: &FitConfig) -> Result<(), Failure> {
         bound: Objective::from_spec(request.guide.objective).describe(),
         interrupted,
     };
-    let report = fit::fit(&request, &mut observer)?;
+    let mut report = fit::fit(&request, &mut observer)?;
+    if let (Some(file), Some(path)) = (&resumed, &config.resume) {
+        let steps = file.trace.last().map_or(0, |p| p.step);
+        let _ = writeln!(
+            io::stderr(),
+            "note: resumed from the parameters of `{}` after its {steps} steps, with a fresh optimizer state",
+            path.display()
+        );
+        report.file.trace = fitfile::continue_trace(&file.trace, &report.file.trace);
+    }
     if let Some(bar) = observer.bar {
         bar.finish_and_clear();
     }

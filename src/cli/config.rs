@@ -143,6 +143,7 @@ pub struct FitConfig {
     pub overrides: GuideOverrides,
     pub json: bool,
     pub threads: Threads,
+    pub resume: Option<PathBuf>,
 }
 
 /// Refuses a zero for a count where zero means nothing.
@@ -197,6 +198,7 @@ impl TryFrom<FitArgs> for FitConfig {
                 max_steps: args.max_steps,
                 optimizer: args.optimizer.into(),
                 lr_covariance: args.covariance == super::args::CovarianceArg::Lr,
+                start: None,
             },
             kl: args.kl.into(),
             overrides: args.guide_options.try_into()?,
@@ -206,6 +208,7 @@ impl TryFrom<FitArgs> for FitConfig {
             out: args.out,
             json: args.json,
             threads,
+            resume: args.resume,
         })
     }
 }

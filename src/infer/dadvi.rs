@@ -405,6 +405,10 @@ pub fn fit(
     let mut x: Vec<f64> = {
         let mut exec = crate::autodiff::Executor::<f64>::new(elbo.graph.clone(), 1);
         exec.init_params(&mut stream(options.seed, INIT_STREAM));
+        if let Some(start) = &options.start {
+            super::session::load_named_params(&mut exec, start)
+                .expect("internal: fit checks resumed parameters against the graph");
+        }
         exec.params().to_vec()
     };
     let mut trace = Vec::new();

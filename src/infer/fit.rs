@@ -113,6 +113,10 @@ pub enum FitError {
     )]
     DadviAmortized,
     #[error(
+        "the fit file given to `--resume` does not match this model and guide: {0}; resume with the model and guide options that made it"
+    )]
+    Resume(String),
+    #[error(
         "`--optimizer dadvi` maximizes the plain ELBO: use it without `--objective iwae:K` and `--gradient stl`, or use `--optimizer adam`"
     )]
     DadviObjective,
@@ -124,6 +128,9 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
     let train_rows = request.train.rows;
     let options = ElboOptions::training(&request.guide, request.kl, train_rows);
     let training_graph = objective::build(&loaded.model, &loaded.info, &options)?;
+    if let Some(start) = &request.options.start {
+        check_params(&training_graph.graph, start).map_err(FitError::Resume)?;
+    }
     let batch = request.options.batch_size(train_rows);
     // An importance-weighted bound's K samples are K copies of each row in the batch.
     let mut train_options = request.options.clone();

@@ -64,18 +64,37 @@ pub const MAX_TRACE: usize = 1000;
 
 /// The trace as the file keeps it: every point when there are at most [`MAX_TRACE`],
 /// else every k-th (k the smallest stride that fits) and always the last.
-pub fn thin_trace(trace: &[TracePoint]) -> Vec<TraceRecord> {
+pub fn thin_trace<P>(trace: &[P]) -> Vec<TraceRecord>
+where
+    for<'a> &'a P: Into<TraceRecord>,
+{
     if trace.len() <= MAX_TRACE {
         return trace.iter().map(Into::into).collect();
     }
     let stride = trace.len().div_ceil(MAX_TRACE - 1);
     let mut kept: Vec<TraceRecord> = trace.iter().step_by(stride).map(Into::into).collect();
-    if let Some(last) = trace.last()
+    if let Some(last) = trace.last().map(Into::<TraceRecord>::into)
         && kept.last().map(|k| k.step) != Some(last.step)
     {
-        kept.push(last.into());
+        kept.push(last);
     }
     kept
+}
+
+/// The trace of a fit resumed from a file whose trace is `before`: its points, then
+/// `after`'s with epochs and steps counted on from `before`'s last, thinned.
+pub fn continue_trace(before: &[TraceRecord], after: &[TraceRecord]) -> Vec<TraceRecord> {
+    let (epoch, step) = before.last().map_or((0, 0), |p| (p.epoch, p.step));
+    let joined: Vec<TraceRecord> = before
+        .iter()
+        .copied()
+        .chain(after.iter().map(|p| TraceRecord {
+            epoch: p.epoch + epoch,
+            step: p.step + step,
+            ..*p
+        }))
+        .collect();
+    thin_trace(&joined)
 }
 
 /// One point of the ELBO trace as the file records it.
@@ -92,6 +111,12 @@ pub struct TraceRecord {
     /// earlier versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
+}
+
+impl From<&TraceRecord> for TraceRecord {
+    fn from(p: &TraceRecord) -> TraceRecord {
+        *p
+    }
 }
 
 impl From<&TracePoint> for TraceRecord {
@@ -557,5 +582,25 @@ mod tests {
         assert_eq!(kept.last().unwrap().epoch, 54_321);
         assert!(kept.windows(2).all(|w| w[0].step < w[1].step));
         assert_eq!(thin_trace(&trace[..10]).len(), 10);
+    }
+
+    #[test]
+    fn a_resumed_trace_counts_on_from_the_first() {
+        let point = |epoch, step| TraceRecord {
+            epoch,
+            step,
+            elbo: -1.0,
+            valid_elbo: None,
+            lr: Some(1e-3),
+        };
+        let joined = continue_trace(&[point(1, 5), point(2, 10)], &[point(1, 5), point(2, 10)]);
+        let at: Vec<(usize, u64)> = joined.iter().map(|p| (p.epoch, p.step)).collect();
+        assert_eq!(at, [(1, 5), (2, 10), (3, 15), (4, 20)]);
+        let long: Vec<TraceRecord> = (1..=MAX_TRACE as u64)
+            .map(|s| point(s as usize, s))
+            .collect();
+        let joined = continue_trace(&long, &long);
+        assert!(joined.len() <= MAX_TRACE);
+        assert_eq!(joined.last().map(|p| p.step), Some(2 * MAX_TRACE as u64));
     }
 }

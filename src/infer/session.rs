@@ -192,7 +192,10 @@ pub struct Session<T: Real = f32> {
 /// Sets every parameter of `exec`'s graph from `params` by name (the file may hold
 /// more, e.g. the guide's, when the graph is only the model); says which one is missing
 /// or of the wrong size.
-pub fn load_named_params(exec: &mut Executor<f32>, params: &[NamedParam]) -> Result<(), String> {
+pub fn load_named_params<T: Real>(
+    exec: &mut Executor<T>,
+    params: &[NamedParam],
+) -> Result<(), String> {
     for i in 0..exec.graph().params().len() {
         let id = ParamId(i as u32);
         let info = exec.graph().param_info(id);
@@ -206,7 +209,9 @@ pub fn load_named_params(exec: &mut Executor<f32>, params: &[NamedParam]) -> Res
             ));
         }
         let range = exec.param_range(id);
-        exec.params_mut()[range].copy_from_slice(&found.values);
+        for (to, &from) in exec.params_mut()[range].iter_mut().zip(&found.values) {
+            *to = T::from_f32(from);
+        }
     }
     Ok(())
 }

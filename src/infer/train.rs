@@ -38,6 +38,9 @@ pub struct FitOptions {
     pub optimizer: Optimizer,
     /// Also compute the linear-response covariance of the globals (DADVI only).
     pub lr_covariance: bool,
+    /// Start from these parameters instead of a seeded initialization (`--resume`);
+    /// `fit` checks them against the graph first.
+    pub start: Option<Vec<NamedParam>>,
 }
 
 /// How the ELBO is maximized (`--optimizer`).
@@ -66,6 +69,7 @@ impl Default for FitOptions {
             max_steps: 200_000,
             optimizer: Optimizer::Auto,
             lr_covariance: false,
+            start: None,
         }
     }
 }
@@ -347,6 +351,11 @@ pub fn train(
     session
         .exec_mut()
         .init_params(&mut stream(options.seed, INIT_STREAM));
+    if let Some(start) = &options.start {
+        session
+            .load_params(start)
+            .expect("internal: fit checks resumed parameters against the graph");
+    }
     let mut shuffle = stream(options.seed, SHUFFLE_STREAM);
     let mut noise = stream(options.seed, NOISE_STREAM);
 
