@@ -500,13 +500,18 @@ fn stdin_data_and_models_and_the_smaller_notes() {
 
 /// Decodes a grayscale PNG: (width, height, pixels).
 fn decode_png(path: &Path) -> (usize, usize, Vec<u8>) {
+    decode(path, png::ColorType::Grayscale)
+}
+
+/// Decodes a PNG of `color`: (width, height, bytes).
+fn decode(path: &Path, color: png::ColorType) -> (usize, usize, Vec<u8>) {
     let decoder = png::Decoder::new(std::io::BufReader::new(
         std::fs::File::open(path).expect("the PNG exists"),
     ));
     let mut reader = decoder.read_info().expect("a PNG header");
     let mut pixels = vec![0; reader.output_buffer_size().expect("a buffer size")];
     let info = reader.next_frame(&mut pixels).expect("a PNG frame");
-    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    assert_eq!(info.color_type, color);
     pixels.truncate(info.buffer_size());
     (info.width as usize, info.height as usize, pixels)
 }
@@ -582,16 +587,8 @@ fn digit_grids_as_png() {
 
 /// Decodes an RGB PNG: (width, height, pixels as triples).
 fn decode_rgb_png(path: &Path) -> (usize, usize, Vec<[u8; 3]>) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(path).expect("the PNG exists"),
-    ));
-    let mut reader = decoder.read_info().expect("a PNG header");
-    let mut bytes = vec![0; reader.output_buffer_size().expect("a buffer size")];
-    let info = reader.next_frame(&mut bytes).expect("a PNG frame");
-    assert_eq!(info.color_type, png::ColorType::Rgb);
-    bytes.truncate(info.buffer_size());
-    let pixels = bytes.chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
-    (info.width as usize, info.height as usize, pixels)
+    let (w, h, bytes) = decode(path, png::ColorType::Rgb);
+    (w, h, bytes.chunks(3).map(|c| [c[0], c[1], c[2]]).collect())
 }
 
 /// `vic plot` of an Adam fit of eight schools: the ELBO trace with its step-size

@@ -729,17 +729,24 @@ pub fn summary(config: &SummaryConfig) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn draws(config: &DrawsConfig) -> Result<(), Failure> {
-    let file = FitFile::read(&config.fit)?;
+/// A fit file and `n` guide draws of its globals, params and global lets.
+fn guide_draws(path: &Path, n: usize, seed: u64) -> Result<(FitFile, summary::Draws), Failure> {
+    let file = FitFile::read(path)?;
+    note_interrupted(&file, path);
     let refit = fit::rebuild(&file)?;
     let draws = summary::draw(
         &refit.loaded.model,
         &refit.loaded.info,
         &refit.elbo,
         &file.params,
-        config.n,
-        config.seed,
+        n,
+        seed,
     )?;
+    Ok((file, draws))
+}
+
+pub fn draws(config: &DrawsConfig) -> Result<(), Failure> {
+    let (file, draws) = guide_draws(&config.fit, config.n, config.seed)?;
     let comments = [
         format!("vic {} draws from the guide of `{}`", env!("CARGO_PKG_VERSION"), config.fit.display()),
         "model = ".to_string() + &file.model_file,
@@ -773,17 +780,7 @@ pub fn plot(config: &PlotConfig) -> Result<(), Failure> {
         path: config.out.clone(),
         source,
     })?;
-    let file = FitFile::read(&config.fit)?;
-    note_interrupted(&file, &config.fit);
-    let refit = fit::rebuild(&file)?;
-    let draws = summary::draw(
-        &refit.loaded.model,
-        &refit.loaded.info,
-        &refit.elbo,
-        &file.params,
-        config.draws,
-        config.seed,
-    )?;
+    let (file, draws) = guide_draws(&config.fit, config.draws, config.seed)?;
     let globals: Vec<usize> = draws
         .quantities
         .iter()

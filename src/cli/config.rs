@@ -351,6 +351,17 @@ impl From<SummaryArgs> for SummaryConfig {
     }
 }
 
+/// Refuses a draw count of 0 or above `limit`.
+fn draws_within(flag: &str, n: usize, limit: usize) -> Result<(), Error> {
+    at_least_one(flag, n as u64, "")?;
+    if n > limit {
+        return Err(usage(format!(
+            "`{flag} {n}` is more draws than the limit of {limit}"
+        )));
+    }
+    Ok(())
+}
+
 /// `vic draws`: 1 to [`MAX_CMDSTAN_DRAWS`] draws.
 #[derive(Debug)]
 pub struct DrawsConfig {
@@ -364,13 +375,7 @@ impl TryFrom<DrawsArgs> for DrawsConfig {
     type Error = Error;
 
     fn try_from(args: DrawsArgs) -> Result<DrawsConfig, Error> {
-        at_least_one("-n", args.n as u64, "")?;
-        if args.n > MAX_CMDSTAN_DRAWS {
-            return Err(usage(format!(
-                "`-n {}` is more draws than the limit of {MAX_CMDSTAN_DRAWS}",
-                args.n
-            )));
-        }
+        draws_within("-n", args.n, MAX_CMDSTAN_DRAWS)?;
         Ok(DrawsConfig {
             fit: args.fit,
             n: args.n,
@@ -400,13 +405,7 @@ impl TryFrom<PlotArgs> for PlotConfig {
                 args.out.display()
             ))
         })?;
-        at_least_one("--draws", args.draws as u64, "")?;
-        if args.draws > MAX_PLOT_DRAWS {
-            return Err(usage(format!(
-                "`--draws {}` is more than the limit of {MAX_PLOT_DRAWS}",
-                args.draws
-            )));
-        }
+        draws_within("--draws", args.draws, MAX_PLOT_DRAWS)?;
         Ok(PlotConfig {
             fit: args.fit,
             out: args.out,

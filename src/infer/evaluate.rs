@@ -60,21 +60,32 @@ fn session_for(
     Ok(session)
 }
 
-/// Runs the graph over `rows` of `data`, each row drawn `k` times (sample-major), in
-/// runs of at most [`CHUNK_ROWS`] batch rows, with minibatch scales for `total_rows`;
-/// hands each run's rows and its local and global terms to `visit`. The one loop behind
-/// every estimate here and the held-out ELBO of early stopping.
-#[allow(clippy::too_many_arguments)]
+/// What an evaluation runs the graph over: `rows` of `data`, each drawn `k` times
+/// (sample-major), with minibatch scales for `total_rows`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowDraws<'a> {
+    pub data: &'a Dataset,
+    pub rows: &'a [usize],
+    pub k: usize,
+    pub total_rows: usize,
+}
+
+/// Runs the graph over `over` in runs of at most [`CHUNK_ROWS`] batch rows; hands each
+/// run's rows and its local and global terms to `visit`. The one loop behind every
+/// estimate here and the held-out ELBO of early stopping.
 pub(crate) fn for_each_run(
     session: &mut Session,
-    data: &Dataset,
-    rows: &[usize],
-    k: usize,
-    total_rows: usize,
+    over: RowDraws<'_>,
     rng: &mut StdRng,
     shared_globals: Option<&[f32]>,
     mut visit: impl FnMut(&[usize], &[f32], &[f32]),
 ) {
+    let RowDraws {
+        data,
+        rows,
+        k,
+        total_rows,
+    } = over;
     for run in rows.chunks((CHUNK_ROWS / k.max(1)).max(1)) {
         session.load_batch(data, run, k, total_rows);
         session.draw_noise(rng, shared_globals);
@@ -95,40 +106,28 @@ pub(crate) struct PassTerms {
 /// `k` independent passes over `rows` in as few runs of the graph as fit: each pass's
 /// [`PassTerms`]. A run holds one global term per batch row (or a single zero without
 /// globals); a pass's global term is their mean over its rows.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn passes(
     session: &mut Session,
-    data: &Dataset,
-    rows: &[usize],
-    k: usize,
-    total_rows: usize,
+    over: RowDraws<'_>,
     rng: &mut StdRng,
     shared_globals: Option<&[f32]>,
 ) -> Vec<PassTerms> {
+    let (k, all) = (over.k, over.rows.len());
     let mut terms = vec![PassTerms::default(); k];
     let sum = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>();
-    for_each_run(
-        session,
-        data,
-        rows,
-        k,
-        total_rows,
-        rng,
-        shared_globals,
-        |run, local, global| {
-            let c = run.len();
-            for (s, t) in terms.iter_mut().enumerate() {
-                t.local += sum(&local[s * c..(s + 1) * c]);
-                let g = if global.len() == c * k {
-                    sum(&global[s * c..(s + 1) * c]) / c as f64
-                } else {
-                    sum(global) / global.len() as f64
-                };
-                // Weighted by the run's share of the rows, so the pass sums to a mean.
-                t.global += g * c as f64 / rows.len() as f64;
-            }
-        },
-    );
+    for_each_run(session, over, rng, shared_globals, |run, local, global| {
+        let c = run.len();
+        for (s, t) in terms.iter_mut().enumerate() {
+            t.local += sum(&local[s * c..(s + 1) * c]);
+            let g = if global.len() == c * k {
+                sum(&global[s * c..(s + 1) * c]) / c as f64
+            } else {
+                sum(global) / global.len() as f64
+            };
+            // Weighted by the run's share of the rows, so the pass sums to a mean.
+            t.global += g * c as f64 / all as f64;
+        }
+    });
     terms
 }
 
@@ -143,7 +142,13 @@ fn per_row_passes(
 ) -> Vec<f64> {
     let n = data.rows;
     let all: Vec<usize> = (0..n).collect();
-    passes(session, data, &all, k, n, rng, shared_globals)
+    let over = RowDraws {
+        data,
+        rows: &all,
+        k,
+        total_rows: n,
+    };
+    passes(session, over, rng, shared_globals)
         .iter()
         .map(|t| (t.local + t.global) / n as f64)
         .collect()
@@ -327,23 +332,20 @@ pub fn iwae(
     let mut total = 0.0;
     let all: Vec<usize> = (0..n).collect();
     let mut weights = vec![0.0f64; k];
-    for_each_run(
-        &mut session,
+    let over = RowDraws {
         data,
-        &all,
+        rows: &all,
         k,
-        n,
-        &mut rng,
-        None,
-        |run, local, _| {
-            for i in 0..run.len() {
-                for (s, w) in weights.iter_mut().enumerate() {
-                    *w = f64::from(local[s * run.len() + i]);
-                }
-                total += log_mean_exp(&weights);
+        total_rows: n,
+    };
+    for_each_run(&mut session, over, &mut rng, None, |run, local, _| {
+        for i in 0..run.len() {
+            for (s, w) in weights.iter_mut().enumerate() {
+                *w = f64::from(local[s * run.len() + i]);
             }
-        },
-    );
+            total += log_mean_exp(&weights);
+        }
+    });
     Ok(total / n as f64)
 }
 
@@ -448,10 +450,22 @@ mod tests {
         let mut batched = Vec::new();
         let mut single = Vec::new();
         for _ in 0..50 {
-            batched.extend(passes(&mut session, &data, &rows, k, n, &mut rng, None));
+            let over = RowDraws {
+                data: &data,
+                rows: &rows,
+                k,
+                total_rows: n,
+            };
+            batched.extend(passes(&mut session, over, &mut rng, None));
         }
         for _ in 0..k * 50 {
-            single.extend(passes(&mut session, &data, &rows, 1, n, &mut rng, None));
+            let over = RowDraws {
+                data: &data,
+                rows: &rows,
+                k: 1,
+                total_rows: n,
+            };
+            single.extend(passes(&mut session, over, &mut rng, None));
         }
         for (what, f) in [
             ("local", (|t: &PassTerms| t.local) as fn(&PassTerms) -> f64),

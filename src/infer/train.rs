@@ -19,6 +19,7 @@ use crate::objective::ElboGraph;
 
 use super::adam::Adam;
 use super::data::Dataset;
+use super::evaluate::RowDraws;
 use super::schedule::{Budget, Schedule, StopReason};
 use super::session::{NamedParam, Session};
 
@@ -270,15 +271,13 @@ impl Holdout {
     fn evaluate(&mut self, data: &Dataset, params: &[f32], train_rows: usize) -> f64 {
         self.session.exec_mut().params_mut().copy_from_slice(params);
         let mut rng = stream(self.seed, VALID_NOISE_STREAM);
-        let terms = super::evaluate::passes(
-            &mut self.session,
+        let over = RowDraws {
             data,
-            &self.rows,
-            VALID_SAMPLES,
-            train_rows,
-            &mut rng,
-            None,
-        );
+            rows: &self.rows,
+            k: VALID_SAMPLES,
+            total_rows: train_rows,
+        };
+        let terms = super::evaluate::passes(&mut self.session, over, &mut rng, None);
         let k = terms.len() as f64;
         let local = terms.iter().map(|t| t.local).sum::<f64>() / k;
         let global = terms.iter().map(|t| t.global).sum::<f64>() / k;
@@ -319,21 +318,27 @@ enum Plateau {
     Stop,
 }
 
-/// The trace point of an epoch cut short after `epoch_steps` finished steps, if any.
-fn partial_epoch(
-    epoch: usize,
-    step: u64,
-    epoch_sum: f64,
-    epoch_steps: u64,
-    lr: f32,
-) -> Option<TracePoint> {
-    (epoch_steps > 0).then(|| TracePoint {
-        epoch: epoch + 1,
-        step,
-        elbo: epoch_sum / epoch_steps as f64,
-        valid_elbo: None,
-        lr: Some(f64::from(lr)),
-    })
+/// The running sums of the epoch in progress.
+#[derive(Debug, Default)]
+struct EpochSums {
+    /// The sum of the steps' ELBO estimates per row.
+    elbo: f64,
+    steps: u64,
+    rows: usize,
+}
+
+impl EpochSums {
+    /// The trace point of epoch `epoch` (0-based) cut short after step `step`, if it
+    /// finished any step.
+    fn cut_short(&self, epoch: usize, step: u64, schedule: &Schedule) -> Option<TracePoint> {
+        (self.steps > 0).then(|| TracePoint {
+            epoch: epoch + 1,
+            step,
+            elbo: self.elbo / self.steps as f64,
+            valid_elbo: None,
+            lr: Some(f64::from(schedule.lr())),
+        })
+    }
 }
 
 /// Fits the ELBO graph to `data`.
@@ -391,12 +396,10 @@ pub fn train(
     let outcome = 'epochs: loop {
         order.shuffle(&mut shuffle);
         let epoch_start = Instant::now();
-        let mut epoch_sum = 0.0f64;
-        let mut epoch_steps = 0u64;
-        let mut epoch_rows = 0usize;
+        let mut sums = EpochSums::default();
         let mut finished = None;
         for rows in order.chunks(batch) {
-            epoch_rows += rows.len();
+            sums.rows += rows.len();
             session.load_batch(data, rows, samples, n);
             session.draw_noise(&mut noise, None);
             let objective = session.forward_backward();
@@ -411,13 +414,7 @@ pub fn train(
                     label: info.as_ref().and_then(|n| n.label.clone()),
                     origin: node.and_then(|id| exec.graph().blame(id)),
                 });
-                trace.extend(partial_epoch(
-                    epoch,
-                    step,
-                    epoch_sum,
-                    epoch_steps,
-                    schedule.lr(),
-                ));
+                trace.extend(sums.cut_short(epoch, step, &schedule));
                 break 'epochs outcome;
             }
             let exec = session.exec_mut();
@@ -426,26 +423,20 @@ pub fn train(
             adam.ascend(params, grads, schedule.lr());
             step += 1;
             let per_row = f64::from(objective) / n as f64;
-            epoch_sum += per_row;
-            epoch_steps += 1;
+            sums.elbo += per_row;
+            sums.steps += 1;
             if let Some(reason) = schedule.observe(per_row) {
                 finished = Some(reason);
                 break;
             }
             // The epoch's last step closes the epoch first, below.
-            if epoch_rows < n && observer.stop_requested() {
-                trace.extend(partial_epoch(
-                    epoch,
-                    step,
-                    epoch_sum,
-                    epoch_steps,
-                    schedule.lr(),
-                ));
+            if sums.rows < n && observer.stop_requested() {
+                trace.extend(sums.cut_short(epoch, step, &schedule));
                 break 'epochs Outcome::Interrupted { step };
             }
         }
         epoch += 1;
-        let elbo_per_row = epoch_sum / epoch_steps.max(1) as f64;
+        let elbo_per_row = sums.elbo / sums.steps.max(1) as f64;
         let epoch_lr = f64::from(schedule.lr());
         let mut valid_elbo = None;
         if let Some(h) = &mut holdout
@@ -484,7 +475,7 @@ pub fn train(
             epochs: options.epochs,
             step,
             elbo: elbo_per_row,
-            rows_per_second: epoch_rows as f64 / seconds,
+            rows_per_second: sums.rows as f64 / seconds,
             lr: schedule.lr(),
             valid_elbo: holdout.as_ref().map(|h| h.best),
         });
