@@ -782,27 +782,17 @@ pub fn plot(config: &PlotConfig) -> Result<(), Failure> {
     })?;
     let (file, draws) = guide_draws(&config.fit, config.draws, config.seed)?;
     let globals: Vec<usize> = draws
-        .quantities
-        .iter()
-        .scan(0, |first, q| {
-            let columns = *first..*first + q.shape.width();
-            *first = columns.end;
-            Some((q.kind, columns))
-        })
-        .filter(|(kind, _)| *kind == summary::Kind::Global)
-        .flat_map(|(_, columns)| columns)
+        .column_kinds()
+        .enumerate()
+        .filter(|&(_, kind)| kind == summary::Kind::Global)
+        .map(|(j, _)| j)
         .collect();
-    let values: Vec<Vec<f64>> = globals
+    let shown: Vec<plot::Draws> = globals
         .iter()
         .take(MAX_DENSITIES)
-        .map(|&j| draws.column(j).collect())
-        .collect();
-    let shown: Vec<plot::Draws<'_>> = globals
-        .iter()
-        .zip(&values)
-        .map(|(&j, v)| plot::Draws {
+        .map(|&j| plot::Draws {
             name: draws.columns[j].clone(),
-            values: v,
+            values: draws.column(j).collect(),
         })
         .collect();
     let figure = plot::figure(&file.trace, &shown);

@@ -131,27 +131,21 @@ pub(crate) fn passes(
     terms
 }
 
-/// `k` Monte Carlo estimates of the whole data's ELBO (global terms once), per row.
-/// With `shared_globals`, every row sees the same draw of the globals.
-fn per_row_passes(
+/// One draw of the whole data's log p(x, z) − log q(z) over `over` (one sample per
+/// row): the globals' noise drawn once into `draw` and shared by every row (none when
+/// `draw` is empty, a model without globals).
+fn joint_log_weight(
     session: &mut Session,
-    data: &Dataset,
+    over: RowDraws<'_>,
     rng: &mut StdRng,
-    k: usize,
-    shared_globals: Option<&[f32]>,
-) -> Vec<f64> {
-    let n = data.rows;
-    let all: Vec<usize> = (0..n).collect();
-    let over = RowDraws {
-        data,
-        rows: &all,
-        k,
-        total_rows: n,
-    };
-    passes(session, over, rng, shared_globals)
-        .iter()
-        .map(|t| (t.local + t.global) / n as f64)
-        .collect()
+    draw: &mut [f32],
+) -> f64 {
+    for x in draw.iter_mut() {
+        *x = StandardNormal.sample(rng);
+    }
+    let shared = (!draw.is_empty()).then_some(&*draw);
+    let t = passes(session, over, rng, shared)[0];
+    t.local + t.global
 }
 
 /// How a final estimate is going, for a progress display.
@@ -217,19 +211,22 @@ pub fn elbo(
     )?;
     let mut rng = stream(seed, EVAL_STREAM);
     let mut draw = vec![0.0f32; session.global_noise_width().filter(|_| shared).unwrap_or(0)];
+    let n = data.rows;
+    let all: Vec<usize> = (0..n).collect();
+    let over = RowDraws {
+        data,
+        rows: &all,
+        k: per_run,
+        total_rows: n,
+    };
     let mut values = Vec::new();
     loop {
-        for x in draw.iter_mut() {
-            *x = StandardNormal.sample(&mut rng);
+        if shared {
+            values.push(joint_log_weight(&mut session, over, &mut rng, &mut draw) / n as f64);
+        } else {
+            let terms = passes(&mut session, over, &mut rng, None);
+            values.extend(terms.iter().map(|t| (t.local + t.global) / n as f64));
         }
-        let globals = (!draw.is_empty()).then_some(draw.as_slice());
-        values.extend(per_row_passes(
-            &mut session,
-            data,
-            &mut rng,
-            per_run,
-            globals,
-        ));
         let (mean, se) = mean_and_error(&values);
         let go_on = control(&EvalProgress {
             passes: values.len(),
@@ -268,13 +265,15 @@ pub fn joint_log_weights(
     };
     let mut rng = stream(seed, PSIS_STREAM);
     let mut draw = vec![0.0f32; width];
+    let all: Vec<usize> = (0..n).collect();
+    let over = RowDraws {
+        data,
+        rows: &all,
+        k: 1,
+        total_rows: n,
+    };
     let weights = (0..draws)
-        .map(|_| {
-            for x in draw.iter_mut() {
-                *x = StandardNormal.sample(&mut rng);
-            }
-            per_row_passes(&mut session, data, &mut rng, 1, Some(&draw))[0] * n as f64
-        })
+        .map(|_| joint_log_weight(&mut session, over, &mut rng, &mut draw))
         .collect();
     Ok(Some(weights))
 }
@@ -316,14 +315,17 @@ pub fn iwae(
     let probe = session_for(elbo, params, 1, n, train_rows)?;
     if let Some(width) = probe.global_noise_width() {
         let mut session = session_for(elbo, params, n.min(CHUNK_ROWS), n, train_rows)?;
-        let mut totals = Vec::with_capacity(k);
         let mut draw = vec![0.0f32; width];
-        for _ in 0..k {
-            for x in draw.iter_mut() {
-                *x = StandardNormal.sample(&mut rng);
-            }
-            totals.push(per_row_passes(&mut session, data, &mut rng, 1, Some(&draw))[0] * n as f64);
-        }
+        let all: Vec<usize> = (0..n).collect();
+        let over = RowDraws {
+            data,
+            rows: &all,
+            k: 1,
+            total_rows: n,
+        };
+        let totals: Vec<f64> = (0..k)
+            .map(|_| joint_log_weight(&mut session, over, &mut rng, &mut draw))
+            .collect();
         return Ok(log_mean_exp(&totals) / n as f64);
     }
     // Rows are independent: evaluate each row's K samples side by side.

@@ -53,6 +53,13 @@ pub struct Draws {
 }
 
 impl Draws {
+    /// The kind of each column's quantity, column by column.
+    pub fn column_kinds(&self) -> impl Iterator<Item = Kind> + '_ {
+        self.quantities
+            .iter()
+            .flat_map(|q| std::iter::repeat_n(q.kind, q.shape.width()))
+    }
+
     /// The draws of column `j`.
     pub fn column(&self, j: usize) -> impl Iterator<Item = f64> + '_ {
         let w = self.columns.len();
@@ -183,11 +190,7 @@ pub struct Summary {
 
 /// The summary of every column of `draws`.
 pub fn summarize(draws: &Draws) -> Summary {
-    let kinds: Vec<Kind> = draws
-        .quantities
-        .iter()
-        .flat_map(|q| std::iter::repeat_n(q.kind, q.shape.width()))
-        .collect();
+    let kinds: Vec<Kind> = draws.column_kinds().collect();
     let rows = (0..draws.columns.len())
         .map(|j| {
             let mut xs: Vec<f64> = draws.column(j).collect();

@@ -14,13 +14,13 @@ const DENSITY: Rgb = Rgb(44, 140, 60);
 const DENSITY_POINTS: usize = 160;
 
 /// Draws of one global element, on its support, named as in the summary (`beta[2]`).
-pub struct Draws<'a> {
+pub struct Draws {
     pub name: String,
-    pub values: &'a [f64],
+    pub values: Vec<f64>,
 }
 
 /// The ELBO panel of `trace`, then a density panel per element of `globals`, two to a row.
-pub fn figure(trace: &[TraceRecord], globals: &[Draws<'_>]) -> Figure {
+pub fn figure(trace: &[TraceRecord], globals: &[Draws]) -> Figure {
     let mut panels = vec![elbo_panel(trace)];
     panels.extend(globals.iter().map(density_panel));
     let columns = if panels.len() == 1 { 1 } else { 2 };
@@ -90,8 +90,8 @@ fn elbo_range(trace: &[TraceRecord]) -> Option<(f64, f64)> {
     (lo.is_finite() && hi.is_finite()).then_some((lo - pad, hi + pad))
 }
 
-fn density_panel(draws: &Draws<'_>) -> Panel {
-    let curve = density(draws.values);
+fn density_panel(draws: &Draws) -> Panel {
+    let curve = density(&draws.values);
     Panel {
         title: format!("posterior of {}", draws.name),
         x_label: draws.name.clone(),
