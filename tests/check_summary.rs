@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use vic::check::summary;
+use vic::guide::flow::encoder_columns;
 use vic::source::load;
 
 #[test]
@@ -12,7 +13,9 @@ fn summaries_of_the_examples() {
         let loaded = load(path).expect("the examples check");
         assert!(loaded.warnings.is_empty(), "{}", loaded.render_warnings());
         insta::with_settings!({ description => loaded.source.clone(), omit_expression => true }, {
-            insta::assert_snapshot!(summary(&loaded.model, &loaded.info));
+            let info = &loaded.info;
+            let flow_columns = encoder_columns(info.guide.flow, info.amortized_width());
+            insta::assert_snapshot!(summary(&loaded.model, info, flow_columns));
         });
     });
 }
@@ -23,6 +26,20 @@ fn vic(args: &[&str]) -> std::process::Output {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("the binary runs")
+}
+
+/// An amortized flow's parameters are encoder outputs: the encoder line counts them.
+#[test]
+fn the_encoder_line_counts_an_amortized_flows_columns() {
+    let out = vic(&["check", "tests/data/banana_rows_flow.vi"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Four planar steps on two latents: 4 x (u, w: 2 + 2, b: 1) = 20 columns.
+    assert!(
+        text.contains("encoder  2 -> 32 -> 2x2 + 20 for the flow (tanh)"),
+        "{text}"
+    );
+    assert!(text.contains("flow     planar(4, amortized)"), "{text}");
 }
 
 #[test]

@@ -57,6 +57,25 @@ fn closed_choices_list_their_values() {
     assert_error(&out, "possible values: tanh, relu, softplus, sigmoid, elu");
     let out = fit(&["--flow", "spline:3"]);
     assert_error(&out, "spline");
+    let out = fit(&["--flow", "iaf:2:amortized"]);
+    assert_error(&out, "`iaf` does not take the option amortized");
+    let out = fit(&["--flow", "planar:2:hidden=8"]);
+    assert_error(&out, "`planar` does not take the option hidden");
+}
+
+/// A flow whose parameters come per row from the encoder has nothing to read on a
+/// model whose only latents are globals.
+#[test]
+fn an_amortized_flow_on_globals_is_refused() {
+    let out = vic(&[
+        "fit",
+        "../../examples/logistic.vi",
+        "--data",
+        "../../examples/data/breast_cancer.csv",
+        "--flow",
+        "planar:2:amortized",
+    ]);
+    assert_error(&out, "which global latents do not have; drop `amortized`");
 }
 
 #[test]

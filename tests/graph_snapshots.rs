@@ -46,6 +46,10 @@ fn flows_join_the_guide_graph() {
         "vae_radial_1",
         vic_graph(path, &["--guide", "--flow", "radial:1"])
     );
+    insta::assert_snapshot!(
+        "vae_planar_1_amortized",
+        vic_graph(path, &["--guide", "--flow", "planar:1:amortized"])
+    );
     let logistic = std::path::Path::new("examples/logistic.vi");
     insta::assert_snapshot!(
         "logistic_full_rank",

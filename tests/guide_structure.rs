@@ -10,7 +10,7 @@ use std::path::Path;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use vic::check::{FlowSpec, GlobalsMode};
-use vic::guide::flow::{self, FlowKind};
+use vic::guide::flow::{self, FlowKind, FlowPlan};
 use vic::infer::data;
 use vic::infer::fit::column_specs;
 use vic::infer::session::Session;
@@ -41,15 +41,26 @@ fn variants() -> Vec<(String, Loaded, ElboGraph)> {
     for name in ["vae.vi", "logistic.vi", "eight_schools.vi", "dlgm.vi"] {
         add(name, &|_| {});
     }
-    add("vae.vi", &|o| o.spec.flow = FlowSpec::Planar(2));
+    add("vae.vi", &|o| {
+        o.spec.flow = FlowSpec::Planar {
+            steps: 2,
+            amortized: false,
+        }
+    });
     add("vae.vi", &|o| o.kl = KlMode::Analytic);
     add("logistic.vi", &|o| o.spec.globals = GlobalsMode::Full);
     add("logistic.vi", &|o| {
         o.spec.globals = GlobalsMode::Full;
-        o.spec.flow = FlowSpec::Radial(2);
+        o.spec.flow = FlowSpec::Radial {
+            steps: 2,
+            amortized: false,
+        };
     });
     add("eight_schools.vi", &|o| {
-        o.spec.global_flow = FlowSpec::Planar(1)
+        o.spec.global_flow = FlowSpec::Planar {
+            steps: 1,
+            amortized: false,
+        }
     });
     out
 }
@@ -189,8 +200,9 @@ fn each_flow_declares_the_parameters_its_steps_read() {
     for kind in FlowKind::ALL {
         let mut graph = Graph::new();
         let z = graph.input("z", Shape::batch(D), false);
-        let out = flow::apply(&mut graph, kind, 2, z, "f", None);
-        let declared = kind.flow().params(D);
+        let plan = FlowPlan::new(kind, 2);
+        let out = flow::apply(&mut graph, plan, z, "f", None);
+        let declared = plan.flow().params(D);
         let mut expected = Vec::new();
         for k in 0..2 {
             for p in &declared {
@@ -211,4 +223,35 @@ fn each_flow_declares_the_parameters_its_steps_read() {
         );
         assert_eq!(graph.node(out.z).label.as_deref(), Some("f.1"), "{kind:?}");
     }
+}
+
+/// An amortized flow declares no parameters: every step reads its own slice of the
+/// encoder's per-row output, which is as wide as the steps' parameters together.
+#[test]
+fn an_amortized_flow_reads_its_parameters_from_the_encoder() {
+    const D: usize = 3;
+    for kind in [FlowKind::Planar, FlowKind::Radial] {
+        let plan = FlowPlan {
+            amortized: true,
+            ..FlowPlan::new(kind, 2)
+        };
+        let per_step: usize = plan.flow().params(D).iter().map(|p| p.cols).sum();
+        assert_eq!(plan.encoder_columns(D), 2 * per_step, "{kind:?}");
+        let mut graph = Graph::new();
+        let z = graph.input("z", Shape::batch(D), false);
+        let encoded = graph.input("e", Shape::batch(plan.encoder_columns(D)), false);
+        let out = flow::apply(&mut graph, plan, z, "f", Some(encoded));
+        assert!(graph.params().is_empty(), "{kind:?}");
+        assert_eq!(graph.shape(out.z), Shape::batch(D), "{kind:?}");
+    }
+    // IAF's encoder columns are its context, as wide as the MADE's hidden layer.
+    let iaf = FlowPlan {
+        hidden: Some(40),
+        ..FlowPlan::new(FlowKind::Iaf, 2)
+    };
+    assert_eq!(iaf.encoder_columns(D), 40);
+    assert_eq!(
+        FlowPlan::new(FlowKind::Iaf, 2).encoder_columns(D),
+        flow::iaf_hidden_width(D)
+    );
 }

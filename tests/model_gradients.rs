@@ -9,7 +9,7 @@ use rand_distr::{Distribution, StandardNormal};
 use vic::autodiff::{Executor, Tolerance, check_gradients};
 use vic::check::{FlowSpec, GlobalsMode, SymbolKind};
 use vic::dist::Elem;
-use vic::guide::flow::{self, FlowKind};
+use vic::guide::flow::{self, FlowKind, FlowPlan};
 use vic::ir::{Graph, NodeId, Shape};
 use vic::lower;
 use vic::objective::{self, ElboOptions, KlMode};
@@ -160,7 +160,16 @@ fn elbo_of_every_example() {
 #[test]
 fn elbo_through_flows() {
     let loaded = example("vae.vi");
-    for flow in [FlowSpec::Planar(2), FlowSpec::Radial(2)] {
+    for flow in [
+        FlowSpec::Planar {
+            steps: 2,
+            amortized: false,
+        },
+        FlowSpec::Radial {
+            steps: 2,
+            amortized: false,
+        },
+    ] {
         let mut options = default_options(&loaded);
         options.spec.flow = flow;
         check_elbo(&loaded, &options, &format!("vae with {flow:?}"));
@@ -175,7 +184,10 @@ fn elbo_with_full_rank_globals() {
     let mut options = default_options(&loaded);
     options.spec.globals = GlobalsMode::Full;
     check_elbo(&loaded, &options, "logistic, full rank");
-    options.spec.flow = FlowSpec::Planar(2);
+    options.spec.flow = FlowSpec::Planar {
+        steps: 2,
+        amortized: false,
+    };
     check_elbo(&loaded, &options, "logistic, full rank + planar");
 }
 
@@ -197,8 +209,14 @@ fn elbo_with_constrained_latents() {
     let loaded = inline(CONSTRAINED);
     check_elbo(&loaded, &default_options(&loaded), "constrained model");
     let mut options = default_options(&loaded);
-    options.spec.flow = FlowSpec::Radial(2);
-    options.spec.global_flow = FlowSpec::Planar(1);
+    options.spec.flow = FlowSpec::Radial {
+        steps: 2,
+        amortized: false,
+    };
+    options.spec.global_flow = FlowSpec::Planar {
+        steps: 1,
+        amortized: false,
+    };
     check_elbo(&loaded, &options, "constrained model with flows");
     let mut options = default_options(&loaded);
     options.spec.globals = GlobalsMode::Full;
@@ -227,11 +245,12 @@ fn log_abs_det(mut a: Vec<f64>, d: usize) -> f64 {
     log_det
 }
 
-/// A flow's `log_det` node equals log |det ∂z'/∂z| from central differences, row by
+/// Each flow's log-determinant is the log |det| of its numerical Jacobian in every
 /// row, in dimensions 1 to 8, with one step and with several, for moderate and (one
 /// step, where the numerical Jacobian stays accurate) extreme raw parameters
 /// (magnitudes up to 6, where the invertibility reparameterizations and IAF's gates
-/// saturate), and for IAF also with a per-row context.
+/// saturate); for IAF also with a per-row context, and for planar and radial also
+/// amortized, with every step's parameters read per row from an input.
 #[test]
 fn flow_log_dets_match_the_numerical_jacobian() {
     const R: usize = 5;
@@ -247,36 +266,63 @@ fn flow_log_dets_match_the_numerical_jacobian() {
                 if with_context && kind != FlowKind::Iaf {
                     continue;
                 }
-                let what =
-                    format!("{kind:?} d={d} x{steps} spread {spread} context {with_context}");
-                check_log_det(kind, d, steps, spread, with_context, R, &mut rng, &what);
+                let conditioning = if with_context {
+                    Conditioning::Context
+                } else {
+                    Conditioning::Shared
+                };
+                let what = format!("{kind:?} d={d} x{steps} spread {spread} {conditioning:?}");
+                let plan = FlowPlan::new(kind, steps);
+                check_log_det(plan, d, spread, conditioning, R, &mut rng, &what);
+            }
+        }
+    }
+    let mut rng = StdRng::seed_from_u64(4);
+    for kind in [FlowKind::Planar, FlowKind::Radial] {
+        for d in 1..=8 {
+            for (steps, spread) in [(1, 1.0), (3, 1.0), (1, 6.0)] {
+                let what = format!("amortized {kind:?} d={d} x{steps} spread {spread}");
+                let plan = FlowPlan {
+                    amortized: true,
+                    ..FlowPlan::new(kind, steps)
+                };
+                let conditioning = Conditioning::Amortized;
+                check_log_det(plan, d, spread, conditioning, R, &mut rng, &what);
             }
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where a flow step's inputs beside `z` come from in [`check_log_det`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Conditioning {
+    /// Parameters shared by all rows, no context.
+    Shared,
+    /// IAF's per-row context vector (3 wide).
+    Context,
+    /// Every step's parameters per row, from an input as wide as the plan asks.
+    Amortized,
+}
+
 fn check_log_det(
-    kind: FlowKind,
+    plan: FlowPlan,
     d: usize,
-    steps: usize,
     spread: f64,
-    with_context: bool,
+    conditioning: Conditioning,
     rows: usize,
     rng: &mut StdRng,
     what: &str,
 ) {
+    let (kind, steps) = (plan.kind, plan.steps);
     let mut graph = Graph::new();
     let z = graph.input_leaf("z", Shape::batch(d), false);
-    let context = with_context.then(|| graph.input_leaf("c", Shape::batch(3), false));
-    let out = flow::apply(
-        &mut graph,
-        kind,
-        steps,
-        z.node,
-        "flow",
-        context.map(|c| c.node),
-    );
+    let extra_width = match conditioning {
+        Conditioning::Shared => None,
+        Conditioning::Context => Some(3),
+        Conditioning::Amortized => Some(plan.encoder_columns(d)),
+    };
+    let extra = extra_width.map(|w| graph.input_leaf("c", Shape::batch(w), false));
+    let out = flow::apply(&mut graph, plan, z.node, "flow", extra.map(|c| c.node));
     let log_det = out.log_det.unwrap();
     let z_id = z.id;
     let mut exec = Executor::<f64>::new(graph, rows);
@@ -287,9 +333,14 @@ fn check_log_det(
     for x in exec.input_mut(z_id) {
         *x = rng.random_range(-2.0..2.0);
     }
-    if let Some(c) = context {
+    if let Some(c) = extra {
+        let range = if conditioning == Conditioning::Amortized {
+            spread
+        } else {
+            1.0
+        };
         for x in exec.input_mut(c.id) {
-            *x = rng.random_range(-1.0..1.0);
+            *x = rng.random_range(-range..range);
         }
     }
     exec.forward();
@@ -363,11 +414,23 @@ fn iaf_steps_are_autoregressive_in_alternating_orders() {
     for d in 1..=8 {
         let mut graph = Graph::new();
         let z = graph.input_leaf("z", Shape::batch(d), false);
-        let first = flow::apply(&mut graph, FlowKind::Iaf, 1, z.node, "a", None);
+        let first = flow::apply(
+            &mut graph,
+            FlowPlan::new(FlowKind::Iaf, 1),
+            z.node,
+            "a",
+            None,
+        );
         // A lone second step (index 1) on the same input: the reversed order.
         let mut second_graph = Graph::new();
         let z2 = second_graph.input_leaf("z", Shape::batch(d), false);
-        let two = flow::apply(&mut second_graph, FlowKind::Iaf, 2, z2.node, "b", None);
+        let two = flow::apply(
+            &mut second_graph,
+            FlowPlan::new(FlowKind::Iaf, 2),
+            z2.node,
+            "b",
+            None,
+        );
         for (graph, z_id, out, reversed) in [
             (graph, z.id, first.z, false),
             (second_graph, z2.id, two.z, true),

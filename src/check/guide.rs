@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use super::info::ObjectiveSpec;
-use super::info::{FLOW_KINDS, MAX_FLOW_STEPS};
-use super::{Activation, Checker, FlowSpec, GlobalsMode, GuideSpec, SymbolKind};
+use super::info::{FLOW_KINDS, FlowOption, MAX_FLOW_STEPS};
+use super::{Activation, Checker, FlowSpec, GlobalsMode, GuideSpec, SettingError, SymbolKind};
 use crate::diag::{Diagnostic, Span, suggest};
 use crate::syntax::ast::{GuideBlock, GuideEntry, GuideValue, Ident, Mlp};
 
@@ -79,11 +79,26 @@ impl Checker {
                 ),
             },
             "flow" | "global_flow" => {
-                if let Some(flow) = self.flow(value) {
-                    match key.name.as_str() {
-                        "flow" => spec.flow = flow,
-                        _ => spec.global_flow = flow,
-                    }
+                let Some(flow) = self.flow(value) else { return };
+                let amortized_locals =
+                    self.width_of(|k| matches!(k, SymbolKind::Latent { free: false, .. })) > 0;
+                if flow.amortized() && (key.name == "global_flow" || !amortized_locals) {
+                    self.error(
+                        Diagnostic::error(
+                            value.span(),
+                            "an amortized flow takes its parameters per row from the encoder, which only amortized local latents have",
+                        )
+                        .with_label("amortized")
+                        .with_hint(format!(
+                            "drop `amortized`: `{}` shares one set of parameters",
+                            flow.shared()
+                        )),
+                    );
+                    return;
+                }
+                match key.name.as_str() {
+                    "flow" => spec.flow = flow,
+                    _ => spec.global_flow = flow,
                 }
             }
             "globals" => match value {
@@ -130,6 +145,16 @@ impl Checker {
     fn objective(&mut self, value: &GuideValue) -> Option<ObjectiveSpec> {
         match value {
             GuideValue::Name(name) if name.name == "elbo" => Some(ObjectiveSpec::Elbo),
+            GuideValue::Call { name, options, .. }
+                if name.name == "iwae" && !options.is_empty() =>
+            {
+                self.error(
+                    Diagnostic::error(options[0].span, "`iwae(K)` takes no options")
+                        .with_label("not an option")
+                        .with_hint("write it like `objective = iwae(5)`"),
+                );
+                None
+            }
             GuideValue::Call { name, arg, .. } if name.name == "iwae" => {
                 match ObjectiveSpec::iwae(arg.value) {
                     Ok(objective) => Some(objective),
@@ -154,7 +179,7 @@ impl Checker {
     }
 
     fn flow(&mut self, value: &GuideValue) -> Option<FlowSpec> {
-        let (kind, steps) = match value {
+        let (kind, steps, options) = match value {
             GuideValue::Name(name) if name.name == "none" => return Some(FlowSpec::None),
             GuideValue::Name(name) if FLOW_KINDS.contains(&name.name.as_str()) => {
                 self.error(
@@ -167,8 +192,10 @@ impl Checker {
                 );
                 return None;
             }
-            GuideValue::Name(name) => (name, None),
-            GuideValue::Call { name, arg, .. } => (name, Some(arg)),
+            GuideValue::Name(name) => (name, None, &[][..]),
+            GuideValue::Call {
+                name, arg, options, ..
+            } => (name, Some(arg), &options[..]),
             GuideValue::Mlp(mlp) => {
                 self.error(
                     Diagnostic::error(
@@ -190,19 +217,40 @@ impl Checker {
             self.error(d);
             return None;
         };
-        match FlowSpec::new(&kind.name, steps.value) {
-            Ok(flow) => Some(flow),
-            Err(_) => {
-                self.error(
-                    Diagnostic::error(
-                        steps.span,
-                        format!("a flow needs between 1 and {MAX_FLOW_STEPS} steps"),
-                    )
-                    .with_label(format!("{} steps", steps.value)),
-                );
-                None
+        if !(1..=MAX_FLOW_STEPS).contains(&steps.value) {
+            self.error(
+                Diagnostic::error(
+                    steps.span,
+                    format!("a flow needs between 1 and {MAX_FLOW_STEPS} steps"),
+                )
+                .with_label(format!("{} steps", steps.value)),
+            );
+            return None;
+        }
+        let mut parsed = Vec::new();
+        for option in options {
+            let value = option.value.as_ref().map(|v| v.value);
+            let checked = FlowOption::new(&option.name.name, value)
+                .and_then(|o| FlowSpec::new(&kind.name, steps.value, &[o]).map(|_| o));
+            match checked {
+                Ok(o) => parsed.push(o),
+                Err(e) => {
+                    let label = match e {
+                        SettingError::FlowHidden { .. } => "out of range",
+                        _ => "not an option of this flow",
+                    };
+                    self.error(
+                        Diagnostic::error(option.span, e.to_string())
+                            .with_label(label)
+                            .with_hint(
+                                "planar and radial take `amortized`, iaf takes `hidden = H`",
+                            ),
+                    );
+                    return None;
+                }
             }
         }
+        FlowSpec::new(&kind.name, steps.value, &parsed).ok()
     }
 
     /// `mlp(_ -> H1 -> ... -> _, act)`: the ends may be `_` or the widths the guide needs.

@@ -368,14 +368,20 @@ impl Builtin {
     }
 }
 
-/// A normalizing flow after the Gaussian sample of a guide.
+/// A normalizing flow after the Gaussian sample of a guide. The options each flow takes
+/// are its own variant's fields, so an option a flow cannot use is unrepresentable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum FlowSpec {
     #[default]
     None,
-    Planar(usize),
-    Radial(usize),
-    Iaf(usize),
+    /// `planar(K)`; `planar(K, amortized)` has the encoder emit every step's
+    /// parameters per row.
+    Planar { steps: usize, amortized: bool },
+    /// `radial(K)`, `radial(K, amortized)`.
+    Radial { steps: usize, amortized: bool },
+    /// `iaf(K)`, `iaf(K, hidden = H)`: H units in each step's MADE (`None`: the
+    /// default for the latent width). Amortized IAF reads the encoder's context.
+    Iaf { steps: usize, hidden: Option<usize> },
 }
 
 /// The flow kinds that take a number of steps.
@@ -384,36 +390,136 @@ pub const FLOW_KINDS: [&str; 3] = ["planar", "radial", "iaf"];
 /// The most steps a flow may have.
 pub const MAX_FLOW_STEPS: usize = 1000;
 
+/// The widest MADE hidden layer `iaf(K, hidden = H)` may ask for.
+pub const MAX_FLOW_HIDDEN: usize = 10_000;
+
+/// One option after a flow's step count: `amortized` or `hidden = H`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowOption {
+    Amortized,
+    Hidden(usize),
+}
+
+impl FlowOption {
+    /// The option named `name` with the value after its `=`, if any.
+    pub fn new(name: &str, value: Option<usize>) -> Result<FlowOption, SettingError> {
+        match (name, value) {
+            ("amortized", None) => Ok(FlowOption::Amortized),
+            ("hidden", Some(h)) if (1..=MAX_FLOW_HIDDEN).contains(&h) => Ok(FlowOption::Hidden(h)),
+            ("hidden", Some(h)) => Err(SettingError::FlowHidden { hidden: h }),
+            _ => Err(SettingError::FlowOption {
+                text: match value {
+                    Some(v) => format!("{name} = {v}"),
+                    None => name.to_string(),
+                },
+            }),
+        }
+    }
+
+    /// `amortized`, `hidden=64` or `hidden = 64`.
+    fn parse(text: &str) -> Result<FlowOption, SettingError> {
+        let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        match text.split_once('=') {
+            None => FlowOption::new(&text, None),
+            Some((name, value)) => match value.parse() {
+                Ok(v) => FlowOption::new(name, Some(v)),
+                Err(_) => Err(SettingError::FlowOption { text }),
+            },
+        }
+    }
+}
+
 impl FlowSpec {
-    /// A flow from its name and number of steps, as in `planar(8)` or `--flow planar:8`.
-    pub fn new(kind: &str, steps: usize) -> Result<FlowSpec, SettingError> {
+    /// A flow from its name, number of steps and options, as in `planar(8, amortized)`
+    /// or `--flow planar:8:amortized`.
+    pub fn new(kind: &str, steps: usize, options: &[FlowOption]) -> Result<FlowSpec, SettingError> {
         if !(1..=MAX_FLOW_STEPS).contains(&steps) {
             return Err(SettingError::Steps { steps });
         }
+        let mut amortized = false;
+        let mut hidden = None;
+        for &option in options {
+            match (kind, option) {
+                ("planar" | "radial", FlowOption::Amortized) => amortized = true,
+                ("iaf", FlowOption::Hidden(h)) => hidden = Some(h),
+                ("iaf", FlowOption::Amortized) => {
+                    return Err(SettingError::FlowTakes {
+                        kind: "iaf",
+                        option: "amortized (IAF already reads a context from the encoder)",
+                    });
+                }
+                ("planar", FlowOption::Hidden(_)) | ("radial", FlowOption::Hidden(_)) => {
+                    return Err(SettingError::FlowTakes {
+                        kind: if kind == "planar" { "planar" } else { "radial" },
+                        option: "hidden (only IAF has a hidden layer)",
+                    });
+                }
+                _ => {}
+            }
+        }
         match kind {
-            "planar" => Ok(FlowSpec::Planar(steps)),
-            "radial" => Ok(FlowSpec::Radial(steps)),
-            "iaf" => Ok(FlowSpec::Iaf(steps)),
+            "planar" => Ok(FlowSpec::Planar { steps, amortized }),
+            "radial" => Ok(FlowSpec::Radial { steps, amortized }),
+            "iaf" => Ok(FlowSpec::Iaf { steps, hidden }),
             _ => Err(SettingError::Flow {
                 name: kind.to_string(),
             }),
         }
     }
+
+    /// The same flow with parameters shared by all rows.
+    pub fn shared(self) -> FlowSpec {
+        match self {
+            FlowSpec::Planar { steps, .. } => FlowSpec::Planar {
+                steps,
+                amortized: false,
+            },
+            FlowSpec::Radial { steps, .. } => FlowSpec::Radial {
+                steps,
+                amortized: false,
+            },
+            other => other,
+        }
+    }
+
+    /// Whether each row's flow parameters come from the encoder.
+    pub fn amortized(self) -> bool {
+        matches!(
+            self,
+            FlowSpec::Planar {
+                amortized: true,
+                ..
+            } | FlowSpec::Radial {
+                amortized: true,
+                ..
+            }
+        )
+    }
 }
 
 impl fmt::Display for FlowSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FlowSpec::None => f.write_str("none"),
-            FlowSpec::Planar(k) => write!(f, "planar({k})"),
-            FlowSpec::Radial(k) => write!(f, "radial({k})"),
-            FlowSpec::Iaf(k) => write!(f, "iaf({k})"),
+        let (kind, steps, option) = match *self {
+            FlowSpec::None => return f.write_str("none"),
+            FlowSpec::Planar { steps, amortized } => {
+                ("planar", steps, amortized.then(|| "amortized".to_string()))
+            }
+            FlowSpec::Radial { steps, amortized } => {
+                ("radial", steps, amortized.then(|| "amortized".to_string()))
+            }
+            FlowSpec::Iaf { steps, hidden } => {
+                ("iaf", steps, hidden.map(|h| format!("hidden = {h}")))
+            }
+        };
+        match option {
+            Some(option) => write!(f, "{kind}({steps}, {option})"),
+            None => write!(f, "{kind}({steps})"),
         }
     }
 }
 
-/// Parses `none`, `planar:8`, `radial:4` or `iaf:2` (the command-line form); `planar(8)`
-/// is accepted too.
+/// Parses `none`, `planar:8`, `radial:4:amortized` or `iaf:2:hidden=64` (the
+/// command-line form); `planar(8, amortized)` (the `.vi` form) is accepted too.
 impl FromStr for FlowSpec {
     type Err = SettingError;
 
@@ -422,23 +528,31 @@ impl FromStr for FlowSpec {
         if text == "none" {
             return Ok(FlowSpec::None);
         }
-        let (kind, steps) = text
-            .split_once(':')
-            .or_else(|| text.strip_suffix(')').and_then(|t| t.split_once('(')))
-            .ok_or_else(|| SettingError::FlowSyntax {
-                text: text.to_string(),
-            })?;
+        let syntax = || SettingError::FlowSyntax {
+            text: text.to_string(),
+        };
+        let (kind, rest): (&str, Vec<&str>) = match text.strip_suffix(')') {
+            Some(call) => {
+                let (kind, args) = call.split_once('(').ok_or_else(syntax)?;
+                (kind.trim(), args.split(',').collect())
+            }
+            None => {
+                let (kind, args) = text.split_once(':').ok_or_else(syntax)?;
+                (kind, args.split(':').collect())
+            }
+        };
         if !FLOW_KINDS.contains(&kind) {
             return Err(SettingError::Flow {
                 name: kind.to_string(),
             });
         }
-        let steps = steps
-            .parse::<usize>()
-            .map_err(|_| SettingError::FlowSyntax {
-                text: text.to_string(),
-            })?;
-        FlowSpec::new(kind, steps)
+        let (steps, options) = rest.split_first().ok_or_else(syntax)?;
+        let steps = steps.trim().parse::<usize>().map_err(|_| syntax())?;
+        let options = options
+            .iter()
+            .map(|o| FlowOption::parse(o))
+            .collect::<Result<Vec<_>, _>>()?;
+        FlowSpec::new(kind, steps, &options)
     }
 }
 
@@ -484,6 +598,15 @@ pub enum SettingError {
     FlowSyntax { text: String },
     #[error("a flow needs between 1 and {MAX_FLOW_STEPS} steps, not {steps}")]
     Steps { steps: usize },
+    #[error("unknown flow option `{text}`: expected `amortized` or `hidden = H`")]
+    FlowOption { text: String },
+    #[error("`{kind}` does not take the option {option}")]
+    FlowTakes {
+        kind: &'static str,
+        option: &'static str,
+    },
+    #[error("an IAF hidden layer needs between 1 and {MAX_FLOW_HIDDEN} units, not {hidden}")]
+    FlowHidden { hidden: usize },
     #[error("unknown globals mode `{name}`: expected `meanfield` or `full`")]
     Globals { name: String },
     #[error("unknown gradient estimator `{name}`: expected `naive`, `stl` or `dreg`")]
@@ -668,7 +791,10 @@ mod tests {
             gradient: None,
         };
         assert_eq!(spec.default_gradient(), Gradient::Dreg);
-        spec.flow = FlowSpec::Iaf(2);
+        spec.flow = FlowSpec::Iaf {
+            steps: 2,
+            hidden: None,
+        };
         assert_eq!(spec.default_gradient(), Gradient::Naive);
         spec.flow = FlowSpec::None;
         spec.globals = GlobalsMode::Full;
@@ -680,8 +806,44 @@ mod tests {
 
     #[test]
     fn flows_parse_from_the_command_line_form() {
-        assert_eq!("planar:8".parse(), Ok(FlowSpec::Planar(8)));
-        assert_eq!("radial(4)".parse(), Ok(FlowSpec::Radial(4)));
+        let planar = FlowSpec::Planar {
+            steps: 8,
+            amortized: false,
+        };
+        assert_eq!("planar:8".parse(), Ok(planar));
+        assert_eq!(
+            "radial(4)".parse(),
+            Ok(FlowSpec::Radial {
+                steps: 4,
+                amortized: false
+            })
+        );
+        // Options, in both forms, and every flow's text parses back to itself.
+        let amortized = FlowSpec::Planar {
+            steps: 4,
+            amortized: true,
+        };
+        let wide = FlowSpec::Iaf {
+            steps: 2,
+            hidden: Some(64),
+        };
+        assert_eq!("planar:4:amortized".parse(), Ok(amortized));
+        assert_eq!("planar(4, amortized)".parse(), Ok(amortized));
+        assert_eq!("iaf:2:hidden=64".parse(), Ok(wide));
+        assert_eq!(wide.to_string(), "iaf(2, hidden = 64)");
+        for flow in [planar, amortized, wide, FlowSpec::None] {
+            assert_eq!(flow.to_string().parse(), Ok(flow));
+        }
+        for (bad, message) in [
+            ("iaf:2:amortized", "does not take the option amortized"),
+            ("radial:2:hidden=8", "does not take the option hidden"),
+            ("iaf:2:hidden=0", "between 1 and 10000 units, not 0"),
+            ("planar:2:wide", "unknown flow option `wide`"),
+            ("iaf:2:hidden=x", "unknown flow option `hidden=x`"),
+        ] {
+            let e = bad.parse::<FlowSpec>().expect_err(bad).to_string();
+            assert!(e.contains(message), "{bad}: {e}");
+        }
         assert_eq!("none".parse(), Ok(FlowSpec::None));
         assert_eq!(
             "planer:8".parse::<FlowSpec>().map_err(|e| e.to_string()),

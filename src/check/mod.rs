@@ -733,7 +733,13 @@ mod tests {
         );
         assert_eq!(info.guide.encoder_hidden, vec![32, 16]);
         assert_eq!(info.guide.encoder_activation, Activation::Relu);
-        assert_eq!(info.guide.flow, FlowSpec::Planar(3));
+        assert_eq!(
+            info.guide.flow,
+            FlowSpec::Planar {
+                steps: 3,
+                amortized: false
+            }
+        );
         assert_eq!(info.guide.globals, GlobalsMode::Full);
     }
 

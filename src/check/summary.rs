@@ -7,7 +7,10 @@ use super::hir::{self, Resolved, StmtKind};
 use super::{FlowSpec, ModelInfo, ObjectiveSpec, Symbol, SymbolKind};
 
 /// The summary of a checked model.
-pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
+/// `flow_columns` is what the encoder emits for the guide's flow besides each latent's
+/// location and scale (the guide's `flow::encoder_columns`, which knows every flow's
+/// parameters; the checker does not).
+pub fn summary(model: &hir::Model, info: &ModelInfo, flow_columns: usize) -> String {
     // Priors come in source order, which is the symbols' declaration order.
     let priors = |global: bool| -> Vec<(String, String)> {
         model
@@ -113,7 +116,10 @@ pub fn summary(model: &hir::Model, info: &ModelInfo) -> String {
     } else {
         let mut widths = vec![info.data_width().to_string()];
         widths.extend(guide.encoder_hidden.iter().map(usize::to_string));
-        widths.push(format!("2x{amortized}"));
+        widths.push(match flow_columns {
+            0 => format!("2x{amortized}"),
+            c => format!("2x{amortized} + {c} for the flow"),
+        });
         format!(
             "{} ({})",
             widths.join(" -> "),

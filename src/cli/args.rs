@@ -280,7 +280,8 @@ pub struct RowsArgs {
 /// Guide settings that override the model's `guide { ... }` block (SPEC section 3).
 #[derive(Debug, Clone, Args)]
 pub struct GuideArgs {
-    /// The flow after the amortized locals' sample: `none`, `planar:K`, `radial:K`.
+    /// The flow after the amortized locals' sample: `none`, `planar:K`, `radial:K`,
+    /// `iaf:K`; options after a colon: `planar:K:amortized`, `iaf:K:hidden=H`.
     #[arg(long, value_parser = parse_flow)]
     pub flow: Option<FlowSpec>,
     /// The flow after the globals' sample.

@@ -48,7 +48,9 @@ pub fn check(path: &Path) -> Result<(), Failure> {
     let loaded = load_model(path)?;
     warn(&loaded);
     let mut out = io::stdout().lock();
-    write!(out, "{}", check_summary(&loaded.model, &loaded.info)).map_err(Failure::output)?;
+    let info = &loaded.info;
+    let flow_columns = crate::guide::flow::encoder_columns(info.guide.flow, info.amortized_width());
+    write!(out, "{}", check_summary(&loaded.model, info, flow_columns)).map_err(Failure::output)?;
     out.flush().map_err(Failure::output)?;
     Ok(())
 }

@@ -9,8 +9,8 @@ use crate::check::{FlowSpec, ModelInfo, SymbolId};
 use crate::dist::{Elem, Family};
 use crate::ir::{Graph, NodeId};
 
-use super::flow::{self, FlowKind};
-use super::{Draw, Group, GroupGaussian, GuideError, support};
+use super::flow::{self, FlowPlan};
+use super::{Draw, Group, GroupGaussian, support};
 
 /// Sets the origin of the nodes added next to `symbol`'s declaration.
 pub(super) fn blame(graph: &mut Graph, info: &ModelInfo, symbol: SymbolId) {
@@ -20,7 +20,8 @@ pub(super) fn blame(graph: &mut Graph, info: &ModelInfo, symbol: SymbolId) {
 /// Draws `symbols` (side by side) as `loc + scale · eps`, then the flow, then each
 /// latent's transform to its support. Without a flow each latent has its own log q
 /// and the group keeps its Gaussian (for [`Group::path_log_q`]); with one the group
-/// has a joint log q.
+/// has a joint log q. `encoded` is the encoder's output for the flow
+/// ([`FlowPlan::encoder_columns`]), for amortized locals.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gaussian_group(
     graph: &mut Graph,
@@ -31,12 +32,12 @@ pub(super) fn gaussian_group(
     eps: NodeId,
     flow_spec: FlowSpec,
     flow_name: &str,
-    context: Option<NodeId>,
-) -> Result<Group, GuideError> {
+    encoded: Option<NodeId>,
+) -> Group {
     blame(graph, info, symbols[0]);
     let spread = graph.mul(scale, eps);
     let u0 = graph.add(loc, spread);
-    match FlowKind::from_spec(flow_spec)? {
+    match FlowPlan::from_spec(flow_spec) {
         None => {
             let mut draws = Vec::new();
             let mut start = 0;
@@ -59,7 +60,7 @@ pub(super) fn gaussian_group(
                     gaussian: (info.symbol(id).elem == Elem::Real).then_some((l, s)),
                 });
             }
-            Ok(Group {
+            Group {
                 draws,
                 joint_log_q: None,
                 gaussian: Some(GroupGaussian {
@@ -68,17 +69,17 @@ pub(super) fn gaussian_group(
                     scale,
                     log_jacobians,
                 }),
-            })
+            }
         }
-        Some((kind, steps)) => {
+        Some(plan) => {
             let density = graph.log_density(Family::Normal, u0, &[loc, scale]);
             let log_q0 = graph.sum_cols(density);
-            let flowed = flow::apply(graph, kind, steps, u0, flow_name, context);
+            let flowed = flow::apply(graph, plan, u0, flow_name, encoded);
             let log_q = match flowed.log_det {
                 Some(ld) => graph.sub(log_q0, ld),
                 None => log_q0,
             };
-            Ok(split_joint(graph, info, symbols, flowed.z, log_q))
+            split_joint(graph, info, symbols, flowed.z, log_q)
         }
     }
 }

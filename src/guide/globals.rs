@@ -11,7 +11,7 @@ use crate::ir::{Graph, Init, Leaf, NodeId, NoiseId, Shape, Unary};
 
 use super::INIT_RAW_SCALE;
 use super::draw::{blame, gaussian_group, split_joint};
-use super::flow::{self, FlowKind};
+use super::flow::{self, FlowPlan};
 use super::{Group, GuideError};
 
 /// Builds the guide of `globals` (in declaration order) and returns the drawn group
@@ -23,6 +23,9 @@ pub(super) fn build(
     flow_spec: FlowSpec,
     globals: &[SymbolId],
 ) -> Result<(Group, Leaf<NoiseId>), GuideError> {
+    if flow_spec.amortized() {
+        return Err(GuideError::AmortizedGlobalFlow { flow: flow_spec });
+    }
     blame(graph, info, globals[0]);
     let width: usize = globals
         .iter()
@@ -44,9 +47,9 @@ pub(super) fn build(
                 flow_spec,
                 "guide.global_flow",
                 None,
-            )?
+            )
         }
-        GlobalsMode::Full => full_rank(graph, info, globals, loc, eps.node, width, flow_spec)?,
+        GlobalsMode::Full => full_rank(graph, info, globals, loc, eps.node, width, flow_spec),
     };
     Ok((group, eps))
 }
@@ -61,7 +64,7 @@ fn full_rank(
     eps: NodeId,
     d: usize,
     flow_spec: FlowSpec,
-) -> Result<Group, GuideError> {
+) -> Group {
     let raw = graph.param("guide.globals.chol", d, d, Init::Const(0.0));
     let mut strict = vec![0.0f32; d * d];
     let mut identity = vec![0.0f32; d * d];
@@ -93,12 +96,12 @@ fn full_rank(
     let eps_log = graph.sum_cols(eps_density);
     let mut log_q = graph.sub(eps_log, log_det_l);
     let mut u = u0;
-    if let Some((kind, steps)) = FlowKind::from_spec(flow_spec)? {
-        let flowed = flow::apply(graph, kind, steps, u0, "guide.global_flow", None);
+    if let Some(plan) = FlowPlan::from_spec(flow_spec) {
+        let flowed = flow::apply(graph, plan, u0, "guide.global_flow", None);
         u = flowed.z;
         if let Some(ld) = flowed.log_det {
             log_q = graph.sub(log_q, ld);
         }
     }
-    Ok(split_joint(graph, info, symbols, u, log_q))
+    split_joint(graph, info, symbols, u, log_q)
 }

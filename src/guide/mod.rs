@@ -53,6 +53,10 @@ pub enum GuideError {
         "`--kl analytic` takes the KL in closed form, which {what} does not use; leave `--kl` out"
     )]
     AnalyticKl { what: String },
+    #[error(
+        "the flow `{flow}` takes its parameters per row from the encoder, which global latents do not have; drop `amortized` for the globals' flow"
+    )]
+    AmortizedGlobalFlow { flow: crate::check::FlowSpec },
 }
 
 /// One latent's draw from the guide.
@@ -188,13 +192,13 @@ pub fn build(
     let mut noise = GuideNoise::default();
     let mut locals = Vec::new();
     if !amortized.is_empty() {
-        let (group, eps) = encoder::build(graph, info, spec, &amortized, data)?;
+        let (group, eps) = encoder::build(graph, info, spec, &amortized, data);
         locals.push(group);
         noise.amortized = Some(eps);
     }
     let mut row_index = None;
     if !free.is_empty() {
-        let tables = free::build(graph, info, &free, train_rows)?;
+        let tables = free::build(graph, info, &free, train_rows);
         row_index = Some(tables.row_index);
         locals.extend(tables.groups);
         noise.free = tables.noise;

@@ -200,10 +200,23 @@ pub enum GuideEntry {
 pub enum GuideValue {
     /// `mlp(_ -> 256 -> _, relu)`
     Mlp(Mlp),
-    /// `planar(8)`
-    Call { name: Ident, arg: Size, span: Span },
+    /// `planar(8)`, `planar(8, amortized)`, `iaf(2, hidden = 64)`
+    Call {
+        name: Ident,
+        arg: Size,
+        options: Vec<CallOption>,
+        span: Span,
+    },
     /// `none`, `meanfield`, `full`
     Name(Ident),
+}
+
+/// An option after a guide call's count: `amortized` or `hidden = 64`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallOption {
+    pub name: Ident,
+    pub value: Option<Size>,
+    pub span: Span,
 }
 
 impl GuideValue {

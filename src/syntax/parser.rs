@@ -461,7 +461,21 @@ impl Builder {
                 let mut inner = value.into_inner();
                 let name = ident(inner.next().expect("internal: a call has a name"));
                 let arg = self.size(inner.next().expect("internal: a call has an argument"));
-                GuideValue::Call { name, arg, span }
+                let options = inner
+                    .map(|option| {
+                        let span = crate::syntax::parser::span(&option);
+                        let mut parts = option.into_inner();
+                        let name = ident(parts.next().expect("internal: an option has a name"));
+                        let value = parts.next().map(|v| self.size(v));
+                        CallOption { name, value, span }
+                    })
+                    .collect();
+                GuideValue::Call {
+                    name,
+                    arg,
+                    options,
+                    span,
+                }
             }
             _ => GuideValue::Name(ident(value)),
         };
@@ -518,6 +532,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::arg => "an argument",
         Rule::guide_local | Rule::guide_setting => "a guide setting",
         Rule::guide_call => "a guide value",
+        Rule::call_option => "an option such as `amortized`",
         Rule::EOI => "the end of the file",
         _ => return None,
     })

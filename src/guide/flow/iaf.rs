@@ -26,11 +26,20 @@ pub fn hidden_width(d: usize) -> usize {
 /// identity, as Kingma et al. recommend.
 const GATE_BIAS: f32 = 2.0;
 
-pub struct Iaf;
+/// An IAF step with `hidden` MADE units (`None`: [`hidden_width`]).
+pub struct Iaf {
+    pub hidden: Option<usize>,
+}
+
+impl Iaf {
+    fn hidden(&self, d: usize) -> usize {
+        self.hidden.unwrap_or_else(|| hidden_width(d))
+    }
+}
 
 impl Flow for Iaf {
     fn params(&self, d: usize) -> Vec<StepParam> {
-        let h = hidden_width(d);
+        let h = self.hidden(d);
         let param = |suffix, rows, cols, init| StepParam {
             suffix,
             rows,
@@ -56,14 +65,14 @@ impl Flow for Iaf {
 
     /// The encoder's context for IAF is as wide as the MADE's hidden layer.
     fn context_width(&self, d: usize) -> usize {
-        hidden_width(d)
+        self.hidden(d)
     }
 
     fn context_params(&self, d: usize, c: usize) -> Vec<StepParam> {
         vec![StepParam {
             suffix: "wc",
             rows: c,
-            cols: hidden_width(d),
+            cols: self.hidden(d),
             init: Init::Normal {
                 std: 1.0 / (c as f32).sqrt(),
             },
@@ -79,7 +88,7 @@ impl Flow for Iaf {
             _ => panic!("internal: an IAF step has six parameters, and a seventh with context"),
         };
         let d = graph.shape(z).cols;
-        let h = hidden_width(d);
+        let h = self.hidden(d);
         let (in_mask, out_mask) = masks(d, h, inputs.index % 2 == 1);
         let in_mask = graph.constant(d, h, in_mask);
         let out_mask = graph.constant(h, d, out_mask);

@@ -14,9 +14,7 @@ mod planar;
 mod radial;
 
 use crate::check::FlowSpec;
-use crate::ir::{Graph, Init, NodeId};
-
-use super::GuideError;
+use crate::ir::{Graph, Init, NodeId, Rows};
 
 pub use iaf::{hidden_width as iaf_hidden_width, masks as iaf_masks};
 
@@ -33,8 +31,8 @@ pub struct StepParam {
 #[derive(Debug, Clone, Copy)]
 pub struct StepInputs<'a> {
     /// The step's parameters, in the order [`Flow::params`] declares them: `[1, cols]`
-    /// nodes shared by every row (an amortized flow's would be `[R, cols]` slices of
-    /// the encoder's output).
+    /// nodes shared by every row, or an amortized flow's `[R, cols]` slices of the
+    /// encoder's output.
     pub params: &'a [NodeId],
     /// A per-row `[R, c]` context vector (the encoder's, for flows conditioned on the
     /// data point such as IAF); the shared flows do not read it. When present, the
@@ -85,26 +83,78 @@ pub enum FlowKind {
 impl FlowKind {
     /// Every registered flow, for tests that check each one through the trait.
     pub const ALL: [FlowKind; 3] = [FlowKind::Planar, FlowKind::Radial, FlowKind::Iaf];
+}
 
-    /// The implementation of this kind.
-    pub fn flow(self) -> &'static dyn Flow {
-        match self {
-            FlowKind::Planar => &planar::Planar,
-            FlowKind::Radial => &radial::Radial,
-            FlowKind::Iaf => &iaf::Iaf,
+/// A flow as the guide builds it: the kind of step, how many, and its options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowPlan {
+    pub kind: FlowKind,
+    pub steps: usize,
+    /// Every step's parameters come per row from the encoder's output (Rezende &
+    /// Mohamed's amortized flows) instead of being shared by all rows. Only flows whose
+    /// parameters are all row vectors can be amortized; [`FlowSpec`] allows it for
+    /// planar and radial.
+    pub amortized: bool,
+    /// The MADE's hidden width for IAF; `None` for [`iaf::hidden_width`].
+    pub hidden: Option<usize>,
+}
+
+impl FlowPlan {
+    /// `steps` shared steps of `kind` with default options.
+    pub fn new(kind: FlowKind, steps: usize) -> FlowPlan {
+        FlowPlan {
+            kind,
+            steps,
+            amortized: false,
+            hidden: None,
         }
     }
 
-    /// The flow and its number of steps that a guide setting asks for, `None` for no
-    /// flow, or the error for a flow this version cannot build.
-    pub fn from_spec(spec: FlowSpec) -> Result<Option<(FlowKind, usize)>, GuideError> {
-        match spec {
-            FlowSpec::None => Ok(None),
-            FlowSpec::Planar(k) => Ok(Some((FlowKind::Planar, k))),
-            FlowSpec::Radial(k) => Ok(Some((FlowKind::Radial, k))),
-            FlowSpec::Iaf(k) => Ok(Some((FlowKind::Iaf, k))),
+    /// The flow a guide setting asks for, `None` for no flow.
+    pub fn from_spec(spec: FlowSpec) -> Option<FlowPlan> {
+        let (kind, steps, amortized, hidden) = match spec {
+            FlowSpec::None => return None,
+            FlowSpec::Planar { steps, amortized } => (FlowKind::Planar, steps, amortized, None),
+            FlowSpec::Radial { steps, amortized } => (FlowKind::Radial, steps, amortized, None),
+            FlowSpec::Iaf { steps, hidden } => (FlowKind::Iaf, steps, false, hidden),
+        };
+        Some(FlowPlan {
+            kind,
+            steps,
+            amortized,
+            hidden,
+        })
+    }
+
+    /// The step's implementation.
+    pub fn flow(&self) -> Box<dyn Flow> {
+        match self.kind {
+            FlowKind::Planar => Box::new(planar::Planar),
+            FlowKind::Radial => Box::new(radial::Radial),
+            FlowKind::Iaf => Box::new(iaf::Iaf {
+                hidden: self.hidden,
+            }),
         }
     }
+
+    /// The columns the encoder emits for this flow on `d`-dimensional samples: every
+    /// step's parameters when amortized, else the context the flow reads (IAF's), else
+    /// none.
+    pub fn encoder_columns(&self, d: usize) -> usize {
+        let flow = self.flow();
+        if self.amortized {
+            let per_step: usize = flow.params(d).iter().map(|p| p.cols).sum();
+            per_step * self.steps
+        } else {
+            flow.context_width(d)
+        }
+    }
+}
+
+/// The encoder columns a flow setting needs on `d`-dimensional amortized samples (what
+/// `vic check` shows beside the encoder's location and scale).
+pub fn encoder_columns(spec: FlowSpec, d: usize) -> usize {
+    FlowPlan::from_spec(spec).map_or(0, |plan| plan.encoder_columns(d))
 }
 
 /// The output of a flow: the transformed sample and the summed log-determinant.
@@ -115,21 +165,28 @@ pub struct FlowOutput {
     pub log_det: Option<NodeId>,
 }
 
-/// Applies `steps` steps of `kind` to `z` (`[R, d]`), with parameters named
-/// `{name}.{k}.*` and the optional per-row `context`.
+/// Applies `plan` to `z` (`[R, d]`), with shared parameters named `{name}.{k}.*`.
+/// `encoded` is the encoder's `[R, plan.encoder_columns(d)]` output for the flow (a
+/// test may pass any per-row context to a flow that reads one): an amortized flow's
+/// step parameters, sliced in step order, or the context.
 pub fn apply(
     graph: &mut Graph,
-    kind: FlowKind,
-    steps: usize,
+    plan: FlowPlan,
     z: NodeId,
     name: &str,
-    context: Option<NodeId>,
+    encoded: Option<NodeId>,
 ) -> FlowOutput {
-    let flow = kind.flow();
+    let flow = plan.flow();
     let d = graph.shape(z).cols;
+    let (per_row, context) = match (plan.amortized, encoded) {
+        (true, Some(e)) => (Some(e), None),
+        (true, None) => panic!("internal: an amortized flow needs the encoder's output"),
+        (false, context) => (None, context),
+    };
     let mut z = z;
     let mut log_det: Option<NodeId> = None;
-    for k in 0..steps {
+    let mut column = 0;
+    for k in 0..plan.steps {
         let step_name = format!("{name}.{k}");
         let mut declared = flow.params(d);
         if let Some(c) = context {
@@ -137,9 +194,21 @@ pub fn apply(
         }
         let params: Vec<NodeId> = declared
             .iter()
-            .map(|p| {
-                let name = format!("{step_name}.{}", p.suffix);
-                graph.param(name, p.rows, p.cols, p.init)
+            .map(|p| match per_row {
+                Some(encoded) => {
+                    let raw = graph.slice_cols(encoded, column, column + p.cols);
+                    column += p.cols;
+                    // The encoder's outputs start near zero: a constant initial value
+                    // (radial's α̂) is its offset.
+                    match p.init {
+                        Init::Const(c) if c != 0.0 => {
+                            let offset = graph.scalar(c);
+                            graph.add(raw, offset)
+                        }
+                        _ => raw,
+                    }
+                }
+                None => graph.param(format!("{step_name}.{}", p.suffix), p.rows, p.cols, p.init),
             })
             .collect();
         let step = flow.step(
@@ -161,7 +230,14 @@ pub fn apply(
     FlowOutput { z, log_det }
 }
 
-/// `v · wᵀ` for two row vectors `[1, d]`, as a `[1, 1]` node.
+/// `Σ_j v_j w_j` per row, as an `[R, 1]` node: `v` and `w` are `[R, d]` or `[1, d]`
+/// (shared parameters broadcast over the rows of a sample or of per-row parameters).
+/// A shared `w` is one matrix product `v·wᵀ`; per-row parameters need the elementwise
+/// product summed along the row.
 fn row_dot(graph: &mut Graph, v: NodeId, w: NodeId) -> NodeId {
-    graph.matmul_t(v, w, false, true)
+    if graph.shape(w).rows == Rows::Fixed(1) {
+        return graph.matmul_t(v, w, false, true);
+    }
+    let product = graph.mul(v, w);
+    graph.sum_cols(product)
 }

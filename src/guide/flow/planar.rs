@@ -6,7 +6,8 @@ use super::{Flow, Step, StepInputs, StepParam, row_dot};
 
 /// f(z) = z + û h(wᵀz + b), h = tanh, with log |det| = log |1 + h'(wᵀz + b) wᵀû|. The
 /// raw `u` is replaced by û = u + (m(wᵀu) − wᵀu) w / ‖w‖², m(x) = −1 + softplus(x),
-/// which keeps wᵀû ≥ −1 and so the step invertible.
+/// which keeps wᵀû ≥ −1 and so the step invertible. Every product is a row-wise dot,
+/// so the same step serves shared `[1, d]` and amortized `[R, d]` parameters.
 pub struct Planar;
 
 impl Flow for Planar {
@@ -49,7 +50,7 @@ impl Flow for Planar {
         let correction = graph.mul(coef, w);
         let u_hat = graph.add(u, correction);
 
-        let wz = graph.matmul_t(z, w, false, true);
+        let wz = row_dot(graph, z, w);
         let a = graph.add(wz, b);
         let h = graph.unary(Unary::Tanh, a);
         let step = graph.mul(h, u_hat);
