@@ -657,6 +657,9 @@ fn elbo_trace_and_densities_as_png_and_svg() {
 
     let wrong = vic(&["plot", path(&fit), "--out", path(&dir.join("x.jpg"))]);
     assert_error(&wrong, "must end in `.png` or `.svg`");
+    let plot = |draws: &str| vic(&["plot", path(&fit), "--out", path(&png), "--draws", draws]);
+    assert_error(&plot("0"), "`--draws` must be at least 1");
+    assert_error(&plot("200000000"), "is more draws than the limit of 100000");
 }
 
 /// `fit --resume` starts from a fit file's parameters: the resumed run's first epoch
@@ -727,4 +730,7 @@ fn a_fit_resumes_from_a_fit_file() {
         &wrong,
         "the fit file given to `--resume` does not match this model and guide: the parameter `guide.globals.loc` (1x31) is missing",
     );
+    let missing = dir.join("missing.json");
+    let args = ["fit", &model, "--data", &data, "--resume", path(&missing)];
+    assert_error(&vic(&args), "cannot read");
 }
