@@ -177,6 +177,8 @@ pub struct Session<T: Real = f32> {
     helper: Option<Helper<T>>,
     /// Rows of the current batch in the helper's executor (0: all in `exec`).
     back_rows: usize,
+    /// The sample blocks of the current batch (the `samples` of `load_batch`).
+    samples: usize,
     data: Vec<InputId>,
     row_index: Option<InputId>,
     local_scale: InputId,
@@ -222,20 +224,22 @@ impl Session {
         Session::with_precision(elbo, max_rows)
     }
 
-    /// A session for training steps of at most `max_rows` rows, on the threads
-    /// [`Threads::get`] chooses for this graph: with two, each executor holds half.
-    pub fn for_training(elbo: &ElboGraph, max_rows: usize) -> Session {
-        let threads = Threads::get().for_step(&elbo.graph, max_rows);
-        Session::with_threads(elbo, max_rows, threads)
+    /// A session for training steps of at most `rows` data rows with `samples` each,
+    /// on the threads [`Threads::get`] chooses for this graph: with two, each executor
+    /// holds half of the data rows.
+    pub fn for_training(elbo: &ElboGraph, rows: usize, samples: usize) -> Session {
+        let threads = Threads::get().for_step(&elbo.graph, rows * samples);
+        Session::with_threads(elbo, rows, samples, threads)
     }
 
-    /// A session whose steps run on `threads` threads (1 or 2; more are 2).
-    pub fn with_threads(elbo: &ElboGraph, max_rows: usize, threads: usize) -> Session {
-        if threads < 2 || max_rows < 2 {
-            return Session::new(elbo, max_rows);
+    /// A session whose steps of at most `rows` data rows with `samples` each run on
+    /// `threads` threads (1 or 2; more are 2).
+    pub fn with_threads(elbo: &ElboGraph, rows: usize, samples: usize, threads: usize) -> Session {
+        if threads < 2 || rows < 2 {
+            return Session::new(elbo, rows * samples);
         }
-        let mut session = Session::new(elbo, max_rows.div_ceil(2));
-        let back = Executor::new(elbo.graph.clone(), max_rows / 2);
+        let mut session = Session::new(elbo, rows.div_ceil(2) * samples);
+        let back = Executor::new(elbo.graph.clone(), rows / 2 * samples);
         session.helper = Some(Helper::spawn(back, elbo.objective));
         session
     }
@@ -284,6 +288,7 @@ impl<T: Real> Session<T> {
             exec: Executor::new(elbo.graph.clone(), max_rows),
             helper: None,
             back_rows: 0,
+            samples: 1,
         }
     }
 
@@ -324,8 +329,10 @@ impl<T: Real> Session<T> {
 
     /// Loads `rows` of `data` (each repeated `samples` times, sample-major) and sets the
     /// scale factors so that the objective estimates the ELBO of `total_rows` rows. In
-    /// a two-thread session the front half of these batch rows goes to this thread's
-    /// executor and the back half to the helper's.
+    /// a two-thread session the front half of the data rows, with all their samples,
+    /// goes to this thread's executor and the back half to the helper's: each executor
+    /// holds whole sample blocks of its rows, which the IWAE bound's group reduction
+    /// over a row's K samples needs.
     pub fn load_batch(
         &mut self,
         data: &Dataset,
@@ -333,28 +340,41 @@ impl<T: Real> Session<T> {
         samples: usize,
         total_rows: usize,
     ) {
-        let r = rows.len() * samples;
-        self.back_rows = if self.helper.is_some() { r / 2 } else { 0 };
-        let front = r - self.back_rows;
-        let (local, global) = MinibatchScale::factors(r, total_rows);
+        let back_data = if self.helper.is_some() {
+            rows.len() / 2
+        } else {
+            0
+        };
+        let (front, back) = rows.split_at(rows.len() - back_data);
+        self.back_rows = back.len() * samples;
+        self.samples = samples;
+        let (local, global) = MinibatchScale::factors(rows.len() * samples, total_rows);
+        self.fill(false, data, front, samples, (local, global));
+        if self.back_rows > 0 {
+            self.fill(true, data, back, samples, (local, global));
+        }
+    }
+
+    /// Fills `rows` repeated `samples` times (sample-major) with the scale factors
+    /// into this thread's executor or, with `back`, the helper's.
+    fn fill(
+        &mut self,
+        back: bool,
+        data: &Dataset,
+        rows: &[usize],
+        samples: usize,
+        (local, global): (f32, f32),
+    ) {
+        let exec = match self.helper.as_mut() {
+            Some(helper) if back => helper.exec_mut(),
+            _ => &mut self.exec,
+        };
+        let range = 0..rows.len() * samples;
         let batch = Batch {
             data,
             rows,
             local,
             global,
-        };
-        self.fill(false, &batch, 0..front);
-        if self.back_rows > 0 {
-            self.fill(true, &batch, front..r);
-        }
-    }
-
-    /// Fills batch rows `range` (indices into the sample-major order: `batch.rows`
-    /// repeated per sample) into this thread's executor or, with `back`, the helper's.
-    fn fill(&mut self, back: bool, batch: &Batch<'_>, range: std::ops::Range<usize>) {
-        let exec = match self.helper.as_mut() {
-            Some(helper) if back => helper.exec_mut(),
-            _ => &mut self.exec,
         };
         exec.set_rows(range.len());
         let n = batch.rows.len();
@@ -380,19 +400,28 @@ impl<T: Real> Session<T> {
     /// Fills every noise leaf with fresh standard-normal draws. With `shared_globals`
     /// every row gets the same draw of the globals (for an importance-weighted bound
     /// over all rows jointly), drawn from `global_draw` when given. Per-row leaves are
-    /// drawn front half then back half, so the stream is the one-thread stream; a leaf
-    /// of fixed rows is drawn once and copied to the helper.
+    /// drawn sample block by sample block, each block's front rows then its back rows,
+    /// so the stream is the one-thread stream; a leaf of fixed rows is drawn once and
+    /// copied to the helper.
     pub fn draw_noise(&mut self, rng: &mut impl Rng, shared_globals: Option<&[f32]>) {
+        let samples = self.samples;
         for &id in &self.noises {
             let shared = shared_globals.filter(|_| Some(id) == self.global_noise);
-            fill_noise(self.exec.noise_mut(id), rng, shared);
-            if let Some(helper) = self.helper.as_mut().filter(|_| self.back_rows > 0) {
-                let back = helper.exec_mut();
-                if back.graph().noise_info(id).shape.rows == Rows::Batch {
-                    fill_noise(back.noise_mut(id), rng, shared);
-                } else {
-                    back.noise_mut(id).copy_from_slice(self.exec.noise_mut(id));
+            let front = self.exec.noise_mut(id);
+            let Some(helper) = self.helper.as_mut().filter(|_| self.back_rows > 0) else {
+                fill_noise(front, rng, shared);
+                continue;
+            };
+            let back = helper.exec_mut();
+            if back.graph().noise_info(id).shape.rows == Rows::Batch {
+                let (f, b) = (front.len() / samples, back.noise_mut(id).len() / samples);
+                for s in 0..samples {
+                    fill_noise(&mut front[s * f..(s + 1) * f], rng, shared);
+                    fill_noise(&mut back.noise_mut(id)[s * b..(s + 1) * b], rng, shared);
                 }
+            } else {
+                fill_noise(front, rng, shared);
+                back.noise_mut(id).copy_from_slice(front);
             }
         }
     }

@@ -352,7 +352,7 @@ pub fn train(
     let rows_total = data.rows;
     let batch = options.batch_size(rows_total);
     let samples = options.samples.max(1);
-    let mut session = Session::for_training(elbo, batch * samples);
+    let mut session = Session::for_training(elbo, batch, samples);
     session
         .exec_mut()
         .init_params(&mut stream(options.seed, INIT_STREAM));
