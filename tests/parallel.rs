@@ -51,6 +51,21 @@ fn step(
     (objective, session.exec().param_grads().to_vec())
 }
 
+/// One thread's and two threads' objective and gradient agree up to rounding.
+fn assert_agree(what: &str, (one, g1): (f32, &[f32]), (two, g2): (f32, &[f32])) {
+    assert!(
+        (one - two).abs() <= 1e-4 * one.abs().max(1.0),
+        "{what}: objective {one} on one thread, {two} on two"
+    );
+    let scale = g1.iter().fold(1.0f32, |m, g| m.max(g.abs()));
+    for (i, (a, b)) in g1.iter().zip(g2).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-4 * scale,
+            "{what}: gradient {i} is {a} on one thread, {b} on two"
+        );
+    }
+}
+
 #[test]
 fn two_threads_give_the_one_thread_objective_and_gradient() {
     for (name, csv, rows) in EXAMPLES {
@@ -58,17 +73,7 @@ fn two_threads_give_the_one_thread_objective_and_gradient() {
         for samples in [1, 2] {
             let (one, g1) = step(&elbo, &data, rows, samples, 1);
             let (two, g2) = step(&elbo, &data, rows, samples, 2);
-            assert!(
-                (one - two).abs() <= 1e-4 * one.abs().max(1.0),
-                "{name}: objective {one} on one thread, {two} on two"
-            );
-            let scale = g1.iter().fold(1.0f32, |m, g| m.max(g.abs()));
-            for (i, (a, b)) in g1.iter().zip(&g2).enumerate() {
-                assert!(
-                    (a - b).abs() <= 1e-4 * scale,
-                    "{name}: gradient {i} is {a} on one thread, {b} on two"
-                );
-            }
+            assert_agree(name, (one, &g1), (two, &g2));
             // The same thread count gives the same bits.
             assert_eq!(step(&elbo, &data, rows, samples, 2), (two, g2), "{name}");
         }
@@ -92,17 +97,7 @@ fn two_threads_keep_each_rows_iwae_samples_together() {
         let elbo = objective::build(&loaded.model, &loaded.info, &options).unwrap();
         let (one, g1) = step(&elbo, &data, 37, k, 1);
         let (two, g2) = step(&elbo, &data, 37, k, 2);
-        assert!(
-            (one - two).abs() <= 1e-4 * one.abs().max(1.0),
-            "iwae:{k}: bound {one} on one thread, {two} on two"
-        );
-        let scale = g1.iter().fold(1.0f32, |m, g| m.max(g.abs()));
-        for (i, (a, b)) in g1.iter().zip(&g2).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-4 * scale,
-                "iwae:{k}: gradient {i} is {a} on one thread, {b} on two"
-            );
-        }
+        assert_agree(&format!("iwae:{k}"), (one, &g1), (two, &g2));
     }
 }
 
