@@ -217,7 +217,7 @@ impl Checker {
             self.error(d);
             return None;
         };
-        if !(1..=MAX_FLOW_STEPS).contains(&steps.value) {
+        if FlowSpec::new(&kind.name, steps.value, &[]).is_err() {
             self.error(
                 Diagnostic::error(
                     steps.span,

@@ -444,13 +444,13 @@ impl FlowSpec {
                 ("iaf", FlowOption::Hidden(h)) => hidden = Some(h),
                 ("iaf", FlowOption::Amortized) => {
                     return Err(SettingError::FlowTakes {
-                        kind: "iaf",
+                        kind: kind.to_string(),
                         option: "amortized (IAF already reads a context from the encoder)",
                     });
                 }
-                ("planar", FlowOption::Hidden(_)) | ("radial", FlowOption::Hidden(_)) => {
+                ("planar" | "radial", FlowOption::Hidden(_)) => {
                     return Err(SettingError::FlowTakes {
-                        kind: if kind == "planar" { "planar" } else { "radial" },
+                        kind: kind.to_string(),
                         option: "hidden (only IAF has a hidden layer)",
                     });
                 }
@@ -601,10 +601,7 @@ pub enum SettingError {
     #[error("unknown flow option `{text}`: expected `amortized` or `hidden = H`")]
     FlowOption { text: String },
     #[error("`{kind}` does not take the option {option}")]
-    FlowTakes {
-        kind: &'static str,
-        option: &'static str,
-    },
+    FlowTakes { kind: String, option: &'static str },
     #[error("an IAF hidden layer needs between 1 and {MAX_FLOW_HIDDEN} units, not {hidden}")]
     FlowHidden { hidden: usize },
     #[error("unknown globals mode `{name}`: expected `meanfield` or `full`")]

@@ -369,20 +369,15 @@ impl<T: Real> Session<T> {
             Some(helper) if back => helper.exec_mut(),
             _ => &mut self.exec,
         };
-        let range = 0..rows.len() * samples;
-        let batch = Batch {
-            data,
-            rows,
-            local,
-            global,
-        };
+        // Batch row v (sample-major) is data row rows[v % n].
+        let n = rows.len();
+        let range = 0..n * samples;
         exec.set_rows(range.len());
-        let n = batch.rows.len();
-        for (column, &input) in batch.data.columns.iter().zip(&self.data) {
+        for (column, &input) in data.columns.iter().zip(&self.data) {
             let w = column.spec.width();
             let buf = exec.input_mut(input);
             for (dst, v) in buf.chunks_exact_mut(w).zip(range.clone()) {
-                for (d, &x) in dst.iter_mut().zip(column.row(batch.rows[v % n])) {
+                for (d, &x) in dst.iter_mut().zip(column.row(rows[v % n])) {
                     *d = T::from_f32(x);
                 }
             }
@@ -390,11 +385,11 @@ impl<T: Real> Session<T> {
         if let Some(input) = self.row_index {
             let buf = exec.input_mut(input);
             for (dst, v) in buf.iter_mut().zip(range) {
-                *dst = T::from_f64(batch.rows[v % n] as f64);
+                *dst = T::from_f64(rows[v % n] as f64);
             }
         }
-        exec.input_mut(self.local_scale)[0] = T::from_f32(batch.local);
-        exec.input_mut(self.global_scale)[0] = T::from_f32(batch.global);
+        exec.input_mut(self.local_scale)[0] = T::from_f32(local);
+        exec.input_mut(self.global_scale)[0] = T::from_f32(global);
     }
 
     /// Fills every noise leaf with fresh standard-normal draws. With `shared_globals`
@@ -412,16 +407,19 @@ impl<T: Real> Session<T> {
                 fill_noise(front, rng, shared);
                 continue;
             };
-            let back = helper.exec_mut();
-            if back.graph().noise_info(id).shape.rows == Rows::Batch {
-                let (f, b) = (front.len() / samples, back.noise_mut(id).len() / samples);
-                for s in 0..samples {
-                    fill_noise(&mut front[s * f..(s + 1) * f], rng, shared);
-                    fill_noise(&mut back.noise_mut(id)[s * b..(s + 1) * b], rng, shared);
+            let per_row = helper.exec().graph().noise_info(id).shape.rows == Rows::Batch;
+            let back = helper.exec_mut().noise_mut(id);
+            if per_row {
+                let blocks = front
+                    .chunks_exact_mut(front.len() / samples)
+                    .zip(back.chunks_exact_mut(back.len() / samples));
+                for (front_block, back_block) in blocks {
+                    fill_noise(front_block, rng, shared);
+                    fill_noise(back_block, rng, shared);
                 }
             } else {
                 fill_noise(front, rng, shared);
-                back.noise_mut(id).copy_from_slice(front);
+                back.copy_from_slice(front);
             }
         }
     }
@@ -485,14 +483,6 @@ impl<T: Real> Session<T> {
             .first_non_finite()
             .or_else(|| back.and_then(|h| h.exec().first_non_finite()))
     }
-}
-
-/// One batch's rows and scale factors, as [`Session::fill`] reads them.
-struct Batch<'a> {
-    data: &'a Dataset,
-    rows: &'a [usize],
-    local: f32,
-    global: f32,
 }
 
 /// Standard-normal draws into `buf`, or `shared` repeated on every row.
