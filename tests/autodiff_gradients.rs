@@ -454,6 +454,32 @@ proptest! {
         let y = c.graph.group_log_mean_exp(x, groups);
         c.check(y, rows * groups, seed)?;
     }
+
+    #[test]
+    fn block_sum_over_sample_blocks(
+        blocks in 1..6usize,
+        rows in 1..4usize,
+        seed in any::<u64>(),
+    ) {
+        let mut c = Case::new();
+        let x = c.leaf(Shape::batch(1), true, REAL);
+        let y = c.graph.block_sum(x, blocks);
+        c.check(y, rows * blocks, seed)?;
+    }
+}
+
+/// The block sum's value: each row holds its sample block's total.
+#[test]
+fn block_sum_values() {
+    let mut g = Graph::new();
+    let x = g.input("x", Shape::batch(1), false);
+    let y = g.block_sum(x, 3);
+    let mut exec = Executor::<f32>::new(g, 6);
+    exec.set_rows(6);
+    exec.input_mut(vic::ir::InputId(0))
+        .copy_from_slice(&[1.0, 2.0, -4.0, 0.5, 10.0, 20.0]);
+    exec.forward();
+    assert_eq!(exec.value(y), &[3.0, 3.0, -3.5, -3.5, 30.0, 30.0]);
 }
 
 /// The group log-mean-exp's value against a direct f64 computation, at weights where a

@@ -251,6 +251,18 @@ fn backward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &[T], grads: &mut 
                 }
             }
         }
+        Op::BlockSum { blocks } => {
+            if let Some(dx) = grads.of(0) {
+                // Every row of a block receives the sum of the block's output gradients.
+                let rows = group_rows(dx.len(), blocks);
+                for (dx, dy) in dx.chunks_exact_mut(rows).zip(dout.chunks_exact(rows)) {
+                    let total = dy.iter().fold(T::ZERO, |acc, &v| acc + v);
+                    for d in dx {
+                        *d += total;
+                    }
+                }
+            }
+        }
     }
 }
 

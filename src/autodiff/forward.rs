@@ -158,6 +158,7 @@ fn forward_node<T: Real>(plan: &Plan<'_>, id: usize, values: &mut [T]) {
         Op::KlNormal => grid.map(out, [arg(0), arg(1), arg(2), arg(3)], density::kl_normal),
         Op::StopGradient => out.copy_from_slice(arg(0).data),
         Op::GroupLogMeanExp { groups } => group_log_mean_exp(arg(0).data, groups, out),
+        Op::BlockSum { blocks } => block_sum(arg(0).data, blocks, out),
     }
 }
 
@@ -178,6 +179,14 @@ fn group_log_mean_exp<T: Real>(x: &[T], groups: usize, out: &mut [T]) {
         for s in 0..groups {
             out[s * rows + i] = value;
         }
+    }
+}
+
+fn block_sum<T: Real>(x: &[T], blocks: usize, out: &mut [T]) {
+    let rows = group_rows(x.len(), blocks);
+    for (block, sums) in x.chunks_exact(rows).zip(out.chunks_exact_mut(rows)) {
+        let total = block.iter().fold(T::ZERO, |acc, &v| acc + v);
+        sums.fill(total);
     }
 }
 

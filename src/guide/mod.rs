@@ -39,10 +39,6 @@ pub enum GuideError {
     )]
     NoPathDensity { gradient: &'static str },
     #[error(
-        "training on the importance-weighted bound with global latents is not available in this version; use `--objective elbo`"
-    )]
-    IwaeGlobals,
-    #[error(
         "the `{gradient}` gradient is not an estimator of the {objective}: `stl` is for the ELBO, `dreg` for `iwae:K`"
     )]
     GradientFor {

@@ -186,6 +186,9 @@ pub struct Session<T: Real = f32> {
     /// Every noise leaf, in the graph's order (the order draws are taken from a seed).
     noises: Vec<NoiseId>,
     global_noise: Option<NoiseId>,
+    /// The objective's sample blocks each share one draw of the globals
+    /// ([`ElboGraph::joint_blocks`]).
+    joint_blocks: bool,
     pub local: NodeId,
     pub global: NodeId,
     pub objective: NodeId,
@@ -234,8 +237,9 @@ impl Session {
 
     /// A session whose steps of at most `rows` data rows with `samples` each run on
     /// `threads` threads (1 or 2; more are 2).
+    /// An objective that couples a batch's rows ([`ElboGraph::joint_blocks`]) runs on one.
     pub fn with_threads(elbo: &ElboGraph, rows: usize, samples: usize, threads: usize) -> Session {
-        if threads < 2 || rows < 2 {
+        if threads < 2 || rows < 2 || elbo.joint_blocks {
             return Session::new(elbo, rows * samples);
         }
         let mut session = Session::new(elbo, rows.div_ceil(2) * samples);
@@ -282,6 +286,7 @@ impl<T: Real> Session<T> {
             global_scale: inputs.scale.global.id,
             noises: elbo.noise.in_graph_order().iter().map(|l| l.id).collect(),
             global_noise: elbo.noise.globals.map(|leaf| leaf.id),
+            joint_blocks: elbo.joint_blocks,
             local: elbo.local,
             global: elbo.global,
             objective: elbo.objective,
@@ -393,16 +398,30 @@ impl<T: Real> Session<T> {
     }
 
     /// Fills every noise leaf with fresh standard-normal draws. With `shared_globals`
-    /// every row gets the same draw of the globals (for an importance-weighted bound
-    /// over all rows jointly), drawn from `global_draw` when given. Per-row leaves are
+    /// every row gets that draw of the globals (for an importance-weighted bound over
+    /// all rows jointly); for an objective with joint blocks each sample block's rows
+    /// share one fresh draw. Per-row leaves are
     /// drawn sample block by sample block, each block's front rows then its back rows,
     /// so the stream is the one-thread stream; a leaf of fixed rows is drawn once and
     /// copied to the helper.
     pub fn draw_noise(&mut self, rng: &mut impl Rng, shared_globals: Option<&[f32]>) {
         let samples = self.samples;
         for &id in &self.noises {
-            let shared = shared_globals.filter(|_| Some(id) == self.global_noise);
+            let is_global = Some(id) == self.global_noise;
+            let shared = shared_globals.filter(|_| is_global);
+            let width = self.exec.graph().noise_info(id).shape.cols;
             let front = self.exec.noise_mut(id);
+            if is_global && self.joint_blocks && shared.is_none() {
+                // One draw of the globals per sample block, the same for its rows.
+                for block in front.chunks_exact_mut(front.len() / samples) {
+                    let (first, rest) = block.split_at_mut(width);
+                    fill_noise(first, rng, None);
+                    for row in rest.chunks_exact_mut(first.len()) {
+                        row.copy_from_slice(first);
+                    }
+                }
+                continue;
+            }
             let Some(helper) = self.helper.as_mut().filter(|_| self.back_rows > 0) else {
                 fill_noise(front, rng, shared);
                 continue;

@@ -266,6 +266,11 @@ pub enum Op {
     /// stays `[R, 1]` (each sample holds its row's value) so that one batch shape serves
     /// every objective; summing it counts each row K times.
     GroupLogMeanExp { groups: usize },
+    /// `[x]`, `x` a `[R, 1]` batch column of `blocks` sample-major blocks as for
+    /// [`Op::GroupLogMeanExp`]: every row gets the sum over its block, Σ_i x[s·B + i].
+    /// The joint importance weight of a sample block (all its rows' terms under one
+    /// draw of the globals) is built from it; the result stays `[R, 1]`.
+    BlockSum { blocks: usize },
 }
 
 /// How a parameter's initial value is drawn.
@@ -843,6 +848,16 @@ impl Graph {
             "internal: group log-mean-exp of {shape:?} over {groups} groups"
         );
         self.push(Op::GroupLogMeanExp { groups }, vec![x], shape)
+    }
+
+    /// Each row's sum over its sample block; see [`Op::BlockSum`].
+    pub fn block_sum(&mut self, x: NodeId, blocks: usize) -> NodeId {
+        let shape = self.shape(x);
+        assert!(
+            shape == Shape::batch(1) && blocks >= 1,
+            "internal: block sum of {shape:?} over {blocks} blocks"
+        );
+        self.push(Op::BlockSum { blocks }, vec![x], shape)
     }
 
     fn broadcast(&self, operands: &[NodeId]) -> Shape {

@@ -75,6 +75,7 @@ fn op_text(graph: &Graph, node: &Node) -> String {
         Op::KlNormal => "kl_normal".to_string(),
         Op::StopGradient => "stop_gradient".to_string(),
         Op::GroupLogMeanExp { groups } => format!("group_log_mean_exp {groups}"),
+        Op::BlockSum { blocks } => format!("block_sum {blocks}"),
     }
 }
 

@@ -14,6 +14,7 @@ use crate::lower::{self, LogJoint, Role};
 
 use super::PathLogQ;
 use super::kl::{self, KlMode};
+use super::scale::MinibatchScale;
 
 /// The per-row parts of a bound, before minibatch scaling.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +23,10 @@ pub struct Parts {
     pub local: NodeId,
     /// `[R, 1]`, or a `[1, 1]` zero without globals.
     pub global: NodeId,
+    /// The minibatch scale inputs when the parts were built with them (the joint
+    /// importance-weighted bound scales rows inside its log-mean-exp); otherwise
+    /// [`super::build`] declares them after the parts.
+    pub scale: Option<MinibatchScale>,
 }
 
 /// Combines the guide's log q (or, given `path`, each group's path log q) with the
@@ -98,5 +103,9 @@ pub fn assemble(
         None => graph.scalar(0.0),
     };
     graph.label(global, "elbo.global");
-    Parts { local, global }
+    Parts {
+        local,
+        global,
+        scale: None,
+    }
 }

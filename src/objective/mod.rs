@@ -9,7 +9,8 @@
 //!   form where [`KlMode::Analytic`] allows it ([`kl`]); with [`Gradient::Stl`] log q
 //!   is evaluated with the guide's parameters stopped (sticking the landing);
 //! - [`Objective::Iwae`] ([`iwae`]): the importance-weighted bound over K sample-major
-//!   copies of each row, with the naive or the doubly-reparameterized gradient.
+//!   copies of each row (with globals, of each sample block jointly), with the naive or
+//!   the doubly-reparameterized gradient.
 //!
 //! Every objective ends in [`scale`]: Σ_r (local_r · N/R + global_r / R), an unbiased
 //! estimate of the whole data set's bound, whose factors are inputs set per batch.
@@ -185,6 +186,10 @@ pub struct ElboGraph {
     pub global: NodeId,
     /// `[1, 1]`: the estimate the optimizer ascends.
     pub objective: NodeId,
+    /// Whether the objective couples a batch's rows: the importance-weighted bound with
+    /// globals, whose sample blocks each share one draw of the globals. A session then
+    /// fills the globals' noise once per block and runs each step on one thread.
+    pub joint_blocks: bool,
     /// Constrained values of the globals, `[R, width]`, in declaration order.
     pub globals: Vec<(SymbolId, NodeId)>,
     /// Constrained values of the local latents, `[R, width]`.
@@ -260,7 +265,7 @@ pub fn build(
     let needs_fixed_sample = gradient == Gradient::Dreg;
     let mut fixed = bindings.clone();
     if needs_fixed_sample {
-        for draw in guide.local_draws() {
+        for draw in guide.local_draws().chain(guide.global_draws()) {
             let stopped = graph.stop_gradient(draw.value);
             fixed.bind(draw.symbol, stopped);
         }
@@ -293,9 +298,12 @@ pub fn build(
             &joint,
             k,
             estimator.as_ref().zip(at_fixed.as_ref()),
-        )?,
+        ),
     };
-    let (scale, objective) = MinibatchScale::apply(&mut graph, parts.local, parts.global);
+    let scale = parts
+        .scale
+        .unwrap_or_else(|| MinibatchScale::declare(&mut graph));
+    let objective = scale.apply(&mut graph, parts.local, parts.global);
 
     let values = |draws: &mut dyn Iterator<Item = &guide::Draw>| {
         draws.map(|d| (d.symbol, d.value)).collect::<Vec<_>>()
@@ -318,6 +326,7 @@ pub fn build(
             scale,
         },
         noise: guide.noise,
+        joint_blocks: parts.scale.is_some(),
         local: parts.local,
         global: parts.global,
         objective,

@@ -17,19 +17,22 @@ pub struct MinibatchScale {
 }
 
 impl MinibatchScale {
-    /// Declares the scale inputs and returns them with the scalar objective
-    /// Σ_r (local_r · `scale.local` + global_r · `scale.global`).
-    pub fn apply(graph: &mut Graph, local: NodeId, global: NodeId) -> (MinibatchScale, NodeId) {
-        let scale = MinibatchScale {
+    /// Declares the scale inputs.
+    pub fn declare(graph: &mut Graph) -> MinibatchScale {
+        MinibatchScale {
             local: graph.input_leaf("scale.local", Shape::SCALAR, false),
             global: graph.input_leaf("scale.global", Shape::SCALAR, false),
-        };
-        let scaled_local = graph.mul(local, scale.local.node);
-        let scaled_global = graph.mul(global, scale.global.node);
+        }
+    }
+
+    /// The scalar objective Σ_r (local_r · `scale.local` + global_r · `scale.global`).
+    pub fn apply(self, graph: &mut Graph, local: NodeId, global: NodeId) -> NodeId {
+        let scaled_local = graph.mul(local, self.local.node);
+        let scaled_global = graph.mul(global, self.global.node);
         let per_row = graph.add(scaled_local, scaled_global);
         let objective = graph.sum_rows(per_row);
         graph.label(objective, "elbo");
-        (scale, objective)
+        objective
     }
 
     /// The values of (`scale.local`, `scale.global`) for a batch of `batch_rows` graph
