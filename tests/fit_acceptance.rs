@@ -298,6 +298,22 @@ fn linear_gaussian_elbo_reaches_the_exact_evidence() {
         exact - estimate.per_row
     );
     assert!((iwae - exact).abs() < 0.02, "IWAE {iwae} vs exact {exact}");
+    // The guide family holds every row's posterior: PSIS's per-row k-hats are good.
+    let rows = f
+        .row_psis
+        .expect("an amortized guide gets the per-row diagnostic");
+    eprintln!("linear-Gaussian per-row PSIS: {rows:?}");
+    assert!(rows.q90_khat < 0.5 && rows.unreliable == 0, "{rows:?}");
+    // The diagnosed rows are evenly spaced: every fifth of the 500.
+    let on_rows = (0..rows.rows)
+        .map(|i| linear_gaussian_log_evidence(x.row(i * n / rows.rows)))
+        .sum::<f64>()
+        / rows.rows as f64;
+    assert!(
+        (rows.log_evidence_per_row - on_rows).abs() < 0.02,
+        "PSIS {} against {on_rows}",
+        rows.log_evidence_per_row
+    );
 }
 
 /// Eight schools (non-centred, free per-school locals) fits with default settings to a

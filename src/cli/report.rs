@@ -136,6 +136,24 @@ pub fn fit_summary(file: &FitFile, posterior: &Summary) -> String {
     if let Some(evidence) = f.psis_log_evidence {
         let _ = writeln!(out, "PSIS log p(x): {evidence:.4} (total)");
     }
+    if let Some(r) = &f.row_psis {
+        let _ = writeln!(
+            out,
+            "PSIS k-hat per row ({} training rows, {} guide draws each): median {:.2}, 90% {:.2}, max {:.2}; {} rows above 0.7 ({})",
+            r.rows,
+            r.draws,
+            r.median_khat,
+            r.q90_khat,
+            r.max_khat,
+            r.unreliable,
+            crate::infer::psis::verdict_rows(r)
+        );
+        let _ = writeln!(
+            out,
+            "PSIS log p(x) per row on those rows: {:.4}",
+            r.log_evidence_per_row
+        );
+    }
     if let Some(d) = &f.dadvi {
         let error = d
             .mean_error
@@ -236,6 +254,9 @@ pub fn fit_json(file: &FitFile, posterior: &Summary) -> String {
     if let (Some(khat), Some(map)) = (f.khat, json.as_object_mut()) {
         map.insert("khat".into(), khat.into());
         map.insert("psis_log_evidence".into(), f.psis_log_evidence.into());
+    }
+    if let (Some(r), Some(map)) = (&f.row_psis, json.as_object_mut()) {
+        map.insert("row_khat".into(), serde_json::json!(r));
     }
     if let (Some((bound, gradient)), Some(map)) = (trained_bound(file), json.as_object_mut()) {
         map.insert("objective".into(), file.guide.objective.clone().into());

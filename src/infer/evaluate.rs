@@ -278,6 +278,41 @@ pub fn joint_log_weights(
     Ok(Some(weights))
 }
 
+/// `draws` log importance weights log p(x_i, z | w) − log q(z | x_i) of each of `rows`
+/// (with globals, the local part at each draw of them): PSIS's input, row by row, for
+/// a guide with amortized locals.
+pub fn row_log_weights(
+    elbo: &ElboGraph,
+    params: &[NamedParam],
+    data: &Dataset,
+    train_rows: usize,
+    rows: &[usize],
+    draws: usize,
+    seed: u64,
+) -> Result<Vec<Vec<f64>>, EvalError> {
+    let draws = draws.max(1);
+    let per_run = (CHUNK_ROWS / draws).max(1);
+    let mut session = session_for(elbo, params, per_run * draws, data.rows, train_rows)?;
+    let mut rng = stream(seed, PSIS_STREAM);
+    let over = RowDraws {
+        data,
+        rows,
+        k: draws,
+        total_rows: data.rows,
+    };
+    let mut weights = Vec::with_capacity(rows.len());
+    for_each_run(&mut session, over, &mut rng, None, |run, local, _| {
+        for i in 0..run.len() {
+            weights.push(
+                (0..draws)
+                    .map(|s| f64::from(local[s * run.len() + i]))
+                    .collect(),
+            );
+        }
+    });
+    Ok(weights)
+}
+
 fn mean_and_error(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;

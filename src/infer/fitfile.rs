@@ -301,6 +301,9 @@ pub struct Figures {
     /// The PSIS-smoothed importance-sampling estimate of log p(x), total nats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psis_log_evidence: Option<f64>,
+    /// PSIS row by row on the training rows' own weights (guides with amortized locals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_psis: Option<crate::infer::psis::RowPsis>,
     /// Early stopping's held-out split and best held-out ELBO, when it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout: Option<HoldoutFigures>,

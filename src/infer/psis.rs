@@ -115,6 +115,53 @@ pub fn verdict(khat: f64) -> &'static str {
     }
 }
 
+/// PSIS on each row's own importance weights (amortized guides, whose rows are
+/// independent given the globals), summarized over the rows.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RowPsis {
+    /// The rows diagnosed and the guide draws of each.
+    pub rows: usize,
+    pub draws: usize,
+    pub median_khat: f64,
+    pub q90_khat: f64,
+    pub max_khat: f64,
+    /// Rows whose k-hat is above [`UNRELIABLE`].
+    pub unreliable: usize,
+    /// The mean over the rows of the PSIS estimate of log p(x_i).
+    pub log_evidence_per_row: f64,
+}
+
+/// PSIS on every row's log weights (`per_row[i]` the draws of row i); `None` when any
+/// row has fewer than 10 finite weights.
+pub fn per_row(per_row: &[Vec<f64>]) -> Option<RowPsis> {
+    let fits: Vec<Psis> = per_row.iter().map(|w| psis(w)).collect::<Option<_>>()?;
+    let mut khats: Vec<f64> = fits.iter().map(|p| p.khat).collect();
+    khats.sort_by(f64::total_cmp);
+    let at = |q: f64| khats[((q * (khats.len() - 1) as f64).round()) as usize];
+    let rows = fits.len();
+    (rows > 0).then(|| RowPsis {
+        rows,
+        draws: per_row[0].len(),
+        median_khat: at(0.5),
+        q90_khat: at(0.9),
+        max_khat: khats[rows - 1],
+        unreliable: khats.iter().filter(|&&k| k > UNRELIABLE).count(),
+        log_evidence_per_row: fits.iter().map(|p| p.log_mean_weight).sum::<f64>() / rows as f64,
+    })
+}
+
+/// The reading of per-row k-hats: reliable when at most a tenth of the rows are above
+/// [`UNRELIABLE`], with what to try otherwise.
+pub fn verdict_rows(summary: &RowPsis) -> &'static str {
+    if summary.unreliable * 10 > summary.rows {
+        "unreliable for many rows: the encoder's Gaussian misses their posteriors' shape; try a flow (`--flow iaf:2`) or a wider encoder"
+    } else if summary.q90_khat <= GOOD {
+        "good"
+    } else {
+        "ok"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +197,32 @@ mod tests {
             let p = psis(&lw).unwrap();
             assert!((p.khat - k).abs() < 0.15, "alpha {alpha}: {}", p.khat);
         }
+    }
+
+    #[test]
+    fn per_row_summary_counts_the_unreliable_rows() {
+        // Nine light-tailed rows and one with Pareto(1) weights (k = 1).
+        let mut rng = StdRng::seed_from_u64(3);
+        let light = Normal::new(0.0, 0.3).unwrap();
+        let heavy = Pareto::new(1.0, 1.0).unwrap();
+        let mut rows: Vec<Vec<f64>> = (0..9)
+            .map(|_| (0..2000).map(|_| light.sample(&mut rng)).collect())
+            .collect();
+        rows.push(
+            (0..2000)
+                .map(|_| Distribution::<f64>::sample(&heavy, &mut rng).ln())
+                .collect(),
+        );
+        let s = per_row(&rows).unwrap();
+        assert_eq!((s.rows, s.draws, s.unreliable), (10, 2000, 1));
+        assert!(s.median_khat < GOOD && s.max_khat > UNRELIABLE, "{s:?}");
+        // One row in ten is tolerated; two in eleven are not.
+        assert_eq!(verdict_rows(&s), "good");
+        let again = rows[9].iter().map(|v| v * 1.01).collect();
+        rows.push(again);
+        let s = per_row(&rows).unwrap();
+        assert!(verdict_rows(&s).starts_with("unreliable"), "{s:?}");
+        rows[0][3] = f64::NAN;
+        assert_eq!(per_row(&rows), None);
     }
 }
