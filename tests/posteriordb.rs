@@ -160,3 +160,18 @@ fn sblr_regressions_reach_their_mean_field_optimum() {
     check("sblrc", "y", &xs, false);
     check("sblri", "y", &xs, false);
 }
+
+#[test]
+fn nes_reaches_its_mean_field_optimum() {
+    let xs = [
+        "real_ideo",
+        "race_adj",
+        "age30_44",
+        "age45_64",
+        "age65up",
+        "educ1",
+        "gender",
+        "income",
+    ];
+    check("nes", "partyid7", &xs, true);
+}

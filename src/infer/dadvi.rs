@@ -41,8 +41,8 @@ use super::train::{
 const DRAW_STREAM: u64 = 21;
 /// Draws per row at the first solve: DADVI's 30 for small data, fewer for many rows
 /// (each row has its own draws, so the Monte Carlo error falls with rows × draws),
-/// at least 10 and at least twice the widest noise leaf; M then doubles while the
-/// estimated error says so.
+/// at least 10 and, for fewer than 400 rows, at least twice the widest noise leaf; M
+/// then doubles while the estimated error says so.
 const FIRST_DRAWS: usize = 30;
 const MIN_DRAWS: usize = 10;
 /// Rows × draws aimed at by the first solve.
@@ -385,7 +385,10 @@ pub fn fit(
 ) -> Result<Dadvi, TooLarge> {
     let start = Instant::now();
     let n = data.rows.max(1);
-    // Twice the widest noise leaf lets the draws' second moments be matched exactly.
+    // Twice the widest noise leaf lets each row's draws' second moments be matched
+    // exactly; with many rows the per-row errors of per-coordinate matching average
+    // out over the rows (and the error estimate doubles M if they do not), so the
+    // floor applies only while rows × MIN_DRAWS is below FIRST_ROW_DRAWS.
     let widest = elbo
         .noise
         .in_graph_order()
@@ -396,7 +399,11 @@ pub fn fit(
     let mut draws = FIRST_ROW_DRAWS
         .div_ceil(n)
         .clamp(MIN_DRAWS, FIRST_DRAWS)
-        .max(2 * widest);
+        .max(if n * MIN_DRAWS >= FIRST_ROW_DRAWS {
+            0
+        } else {
+            2 * widest
+        });
     draws += draws % 2;
     limits::check_rows(&elbo.graph, n * draws, || {
         format!("deterministic ADVI over {n} rows with {draws} draws each")

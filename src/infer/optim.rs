@@ -38,7 +38,7 @@ pub struct Tolerances {
 impl Default for Tolerances {
     fn default() -> Tolerances {
         Tolerances {
-            gradient: 1e-9,
+            gradient: 1e-7,
             objective: 1e-14,
             max_iterations: 20_000,
         }
