@@ -86,6 +86,15 @@ fn iaf_fits_the_banana_better_than_gaussian_guides_and_no_elbo_exceeds_the_evide
     );
 }
 
+/// The mean log evidence per row of `banana_rows.csv`, each row by quadrature.
+fn banana_rows_evidence() -> f64 {
+    let rows = banana_rows();
+    rows.iter()
+        .map(|&(s, y)| log_evidence(&[y], s))
+        .sum::<f64>()
+        / rows.len() as f64
+}
+
 /// Rows of `banana_rows.csv`: (s, y) with s = +1 on even rows and -1 on odd ones.
 fn banana_rows() -> Vec<(f64, f64)> {
     let text = std::fs::read_to_string(
@@ -107,12 +116,7 @@ fn banana_rows() -> Vec<(f64, f64)> {
 /// row better). Neither exceeds the mean log evidence per row (quadrature, row by row).
 #[test]
 fn an_amortized_planar_flow_follows_a_posterior_that_changes_with_the_row() {
-    let rows = banana_rows();
-    let evidence = rows
-        .iter()
-        .map(|&(s, y)| log_evidence(&[y], s))
-        .sum::<f64>()
-        / rows.len() as f64;
+    let evidence = banana_rows_evidence();
     let fit = |flow: &str| {
         train_elbo(
             "banana_rows",
@@ -156,12 +160,7 @@ fn an_amortized_planar_flow_follows_a_posterior_that_changes_with_the_row() {
 /// estimate of log p(y) per row is the closer to the quadrature evidence.
 #[test]
 fn per_row_khat_flags_a_gaussian_guide_on_bananas_and_a_flow_lowers_it() {
-    let rows = banana_rows();
-    let evidence = rows
-        .iter()
-        .map(|&(s, y)| log_evidence(&[y], s))
-        .sum::<f64>()
-        / rows.len() as f64;
+    let evidence = banana_rows_evidence();
     let fit = |flow: &str| {
         let json = fit_json(
             "banana_rows",
