@@ -109,11 +109,27 @@ fn check(name: &str, y: &str, xs: &[&str], intercept: bool) {
     }
     let total = report.file.figures.train_elbo * train.rows as f64;
     let best = -reference.value;
+    let raw = &params
+        .iter()
+        .find(|p| p.name == "guide.globals.scale")
+        .unwrap()
+        .values;
+    let fitted: Vec<f64> = loc
+        .iter()
+        .map(|&m| f64::from(m))
+        .chain(raw.iter().map(|&r| softplus(f64::from(r)).ln()))
+        .collect();
+    let exact = elbo(&rows, &yv, &fitted);
     eprintln!(
-        "{name}: worst mean error {worst:.4} sd, ELBO error {:.4} nats, k-hat {:?}, {:.3} s",
+        "{name}: worst mean error {worst:.4} sd, exact ELBO at the fit {:.4} nats from the optimum, reported ELBO error {:.4} nats, k-hat {:?}, {:.3} s",
+        exact - best,
         total - best,
         report.file.figures.khat,
         report.file.figures.seconds
+    );
+    assert!(
+        (exact - best).abs() < 0.05,
+        "{name}: the exact ELBO at the fit is {exact} against the optimum {best}"
     );
     assert!(
         (total - best).abs() < 0.15,
