@@ -196,36 +196,38 @@ pub fn elbo(
         ErrorTarget::Total(t) => (t / data.rows.max(1) as f64, true),
     };
     // Small data runs several passes per run of the graph, so that each run is a large
-    // batch; shared globals need one draw per pass, so they run a pass at a time.
-    let per_run = if shared {
-        1
-    } else {
-        (CHUNK_ROWS / data.rows.max(1)).clamp(1, 64)
-    };
-    let mut session = session_for(
-        elbo,
-        params,
-        (data.rows * per_run).min(CHUNK_ROWS),
-        data.rows,
-        train_rows,
-    )?;
-    let mut rng = stream(seed, EVAL_STREAM);
-    let mut draw = vec![0.0f32; session.global_noise_width().filter(|_| shared).unwrap_or(0)];
+    // batch; with shared globals each pass (sample block) gets its own draw of them,
+    // which needs the whole data in one run; larger data runs a pass at a time with one
+    // draw shared across its runs.
     let n = data.rows;
+    let per_run = (CHUNK_ROWS / n.max(1)).clamp(1, 64);
+    let blocks = !shared || n <= CHUNK_ROWS;
+    let mut session = session_for(elbo, params, (n * per_run).min(CHUNK_ROWS), n, train_rows)?;
+    if shared && blocks {
+        session.share_globals_per_block();
+    }
+    let mut rng = stream(seed, EVAL_STREAM);
+    let mut draw = vec![
+        0.0f32;
+        session
+            .global_noise_width()
+            .filter(|_| !blocks)
+            .unwrap_or(0)
+    ];
     let all: Vec<usize> = (0..n).collect();
     let over = RowDraws {
         data,
         rows: &all,
-        k: per_run,
+        k: if blocks { per_run } else { 1 },
         total_rows: n,
     };
     let mut values = Vec::new();
     loop {
-        if shared {
-            values.push(joint_log_weight(&mut session, over, &mut rng, &mut draw) / n as f64);
-        } else {
+        if blocks {
             let terms = passes(&mut session, over, &mut rng, None);
             values.extend(terms.iter().map(|t| (t.local + t.global) / n as f64));
+        } else {
+            values.push(joint_log_weight(&mut session, over, &mut rng, &mut draw) / n as f64);
         }
         let (mean, se) = mean_and_error(&values);
         let go_on = control(&EvalProgress {

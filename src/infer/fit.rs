@@ -29,8 +29,12 @@ use super::train::{self, FitOptions, NonFinite, Observer, Optimizer, Outcome};
 pub const ELBO_TOLERANCE: f64 = 0.01;
 /// The Monte Carlo standard error of a DADVI fit's final total ELBO, in nats.
 pub const TOTAL_ELBO_TOLERANCE: f64 = 0.05;
-/// The most passes over the data the final estimate may take.
+/// The passes over the data the final estimate may take: this many, or on small data
+/// as many as make [`MAX_EVAL_ROWS`] rows (about 0.1 s of a small model), since a
+/// mean-field fit with heavy-tailed weights needs thousands of passes of a few dozen
+/// rows to reach the total error target.
 const MAX_PASSES: usize = 2000;
+const MAX_EVAL_ROWS: usize = 2_000_000;
 /// Joint importance weights behind the PSIS diagnostic.
 const PSIS_DRAWS: usize = 400;
 /// Rows (evenly spaced) and guide draws per row behind the per-row PSIS diagnostic of
@@ -192,7 +196,7 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
         };
         let precision = evaluate::Precision {
             target,
-            max_passes: MAX_PASSES,
+            max_passes: MAX_PASSES.max(MAX_EVAL_ROWS / data.rows.max(1)),
         };
         evaluate::elbo(
             &elbo,

@@ -443,6 +443,12 @@ impl<T: Real> Session<T> {
         }
     }
 
+    /// From now on each sample block's rows share one draw of the globals, as for an
+    /// objective with joint blocks: several joint passes over the data fit in one run.
+    pub fn share_globals_per_block(&mut self) {
+        self.joint_blocks = true;
+    }
+
     /// The width of the globals' noise, if the model has globals.
     pub fn global_noise_width(&self) -> Option<usize> {
         self.global_noise
