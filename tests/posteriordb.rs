@@ -7,11 +7,11 @@
 use std::path::PathBuf;
 
 use vic::infer::data::{self, Dataset};
-use vic::infer::fit::{FitRequest, column_specs, fit};
-use vic::infer::optim::{self, Tolerances};
+use vic::infer::fit::{FitReport, FitRequest, column_specs, fit};
+use vic::infer::optim::{self, Minimum, Tolerances};
 use vic::infer::train::{FitOptions, Progress};
 use vic::objective::KlMode;
-use vic::source;
+use vic::source::{self, Loaded};
 
 const PRIOR: f64 = 100.0;
 
@@ -45,11 +45,68 @@ fn column(data: &Dataset, name: &str) -> Vec<f64> {
     (0..data.rows).map(|i| f64::from(c.row(i)[0])).collect()
 }
 
-/// Fits `examples/posteriordb/<name>.vi` with defaults and compares with the reference.
-fn check(name: &str, y: &str, xs: &[&str], intercept: bool) {
+/// `examples/posteriordb/<name>.vi` and its data, loaded as `vic fit` would.
+fn load(name: &str) -> (Loaded, Dataset) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/posteriordb");
     let loaded = source::load(&dir.join(format!("{name}.vi"))).unwrap();
     let train = data::load(&dir.join(format!("{name}.csv")), &column_specs(&loaded)).unwrap();
+    (loaded, train)
+}
+
+/// The maximum of a deterministic ELBO by an f64 L-BFGS with central-difference
+/// gradients: the reference a default fit is judged against.
+fn reference_optimum(elbo: impl Fn(&[f64]) -> f64, start: Vec<f64>, gradient: f64) -> Minimum {
+    optim::minimize(
+        |v, g| {
+            for j in 0..v.len() {
+                let h = 1e-6 * v[j].abs().max(1.0);
+                let mut a = v.to_vec();
+                a[j] += h;
+                let fp = -elbo(&a);
+                a[j] -= 2.0 * h;
+                let fm = -elbo(&a);
+                g[j] = (fp - fm) / (2.0 * h);
+            }
+            -elbo(v)
+        },
+        start,
+        Tolerances {
+            gradient,
+            ..Tolerances::default()
+        },
+    )
+}
+
+/// The fit `vic fit` makes with default options.
+fn default_fit(loaded: &Loaded, train: &Dataset) -> FitReport {
+    let request = FitRequest {
+        loaded,
+        train,
+        test: None,
+        options: FitOptions::default(),
+        guide: loaded.info.guide.clone(),
+        kl: KlMode::Sampled,
+    };
+    fit(&request, &mut |_: &Progress| {}).unwrap()
+}
+
+/// A fitted parameter's values, in f64.
+fn fitted(report: &FitReport, name: &str) -> Vec<f64> {
+    let p = report.file.params.iter().find(|p| p.name == name).unwrap();
+    p.values.iter().map(|&v| f64::from(v)).collect()
+}
+
+/// A mean-field guide's log sds from its raw (softplus) scale parameter.
+fn log_sds(report: &FitReport, name: &str) -> Vec<f64> {
+    fitted(report, name)
+        .iter()
+        .map(|&raw| softplus(raw).ln())
+        .collect()
+}
+
+/// Fits `examples/posteriordb/<name>.vi` with defaults and compares with the reference.
+fn check(name: &str, y: &str, xs: &[&str], intercept: bool) {
+    let (loaded, train) = load(name);
     let cols: Vec<Vec<f64>> = xs.iter().map(|x| column(&train, x)).collect();
     let rows: Vec<Vec<f64>> = (0..train.rows)
         .map(|i| {
@@ -61,45 +118,14 @@ fn check(name: &str, y: &str, xs: &[&str], intercept: bool) {
     let yv = column(&train, y);
     let p = 2 * (rows[0].len() + 1);
     let start: Vec<f64> = (0..p).map(|i| if i < p / 2 { 0.0 } else { -1.0 }).collect();
-    let reference = optim::minimize(
-        |v, g| {
-            for j in 0..v.len() {
-                let h = 1e-6 * v[j].abs().max(1.0);
-                let mut a = v.to_vec();
-                a[j] += h;
-                let fp = -elbo(&rows, &yv, &a);
-                a[j] -= 2.0 * h;
-                let fm = -elbo(&rows, &yv, &a);
-                g[j] = (fp - fm) / (2.0 * h);
-            }
-            -elbo(&rows, &yv, v)
-        },
-        start,
-        Tolerances {
-            gradient: 1e-7,
-            ..Tolerances::default()
-        },
-    );
-    let request = FitRequest {
-        loaded: &loaded,
-        train: &train,
-        test: None,
-        options: FitOptions::default(),
-        guide: loaded.info.guide.clone(),
-        kl: KlMode::Sampled,
-    };
-    let report = fit(&request, &mut |_: &Progress| {}).unwrap();
-    let params = &report.file.params;
-    let loc = &params
-        .iter()
-        .find(|p| p.name == "guide.globals.loc")
-        .unwrap()
-        .values;
+    let reference = reference_optimum(|v| elbo(&rows, &yv, v), start, 1e-7);
+    let report = default_fit(&loaded, &train);
+    let loc = fitted(&report, "guide.globals.loc");
     let d = p / 2;
     let mut worst = 0.0f64;
     for (j, &got) in loc.iter().enumerate().take(d) {
         let sd = reference.x[d + j].exp();
-        let err = (f64::from(got) - reference.x[j]).abs() / sd;
+        let err = (got - reference.x[j]).abs() / sd;
         worst = worst.max(err);
         assert!(
             err < 0.1,
@@ -109,17 +135,8 @@ fn check(name: &str, y: &str, xs: &[&str], intercept: bool) {
     }
     let total = report.file.figures.train_elbo * train.rows as f64;
     let best = -reference.value;
-    let raw = &params
-        .iter()
-        .find(|p| p.name == "guide.globals.scale")
-        .unwrap()
-        .values;
-    let fitted: Vec<f64> = loc
-        .iter()
-        .map(|&m| f64::from(m))
-        .chain(raw.iter().map(|&r| softplus(f64::from(r)).ln()))
-        .collect();
-    let exact = elbo(&rows, &yv, &fitted);
+    let at_fit = [loc, log_sds(&report, "guide.globals.scale")].concat();
+    let exact = elbo(&rows, &yv, &at_fit);
     eprintln!(
         "{name}: worst mean error {worst:.4} sd, exact ELBO at the fit {:.4} nats from the optimum, reported ELBO error {:.4} nats, k-hat {:?}, {:.3} s",
         exact - best,
@@ -244,9 +261,7 @@ fn logistic_elbo(x: &[Vec<f64>], y: &[bool], v: &[f64]) -> f64 {
 /// nats of the optimum's.
 #[test]
 fn wells_reaches_its_mean_field_optimum() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/posteriordb");
-    let loaded = source::load(&dir.join("wells.vi")).unwrap();
-    let train = data::load(&dir.join("wells.csv"), &column_specs(&loaded)).unwrap();
+    let (loaded, train) = load("wells");
     let (dist, arsenic) = (column(&train, "dist100"), column(&train, "arsenic"));
     let rows: Vec<Vec<f64>> = (0..train.rows)
         .map(|i| vec![1.0, dist[i], arsenic[i]])
@@ -255,57 +270,28 @@ fn wells_reaches_its_mean_field_optimum() {
         .iter()
         .map(|&v| v > 0.5)
         .collect();
-    let reference = optim::minimize(
-        |v, g| {
-            for j in 0..v.len() {
-                let h = 1e-6 * v[j].abs().max(1.0);
-                let mut a = v.to_vec();
-                a[j] += h;
-                let fp = -logistic_elbo(&rows, &y, &a);
-                a[j] -= 2.0 * h;
-                let fm = -logistic_elbo(&rows, &y, &a);
-                g[j] = (fp - fm) / (2.0 * h);
-            }
-            -logistic_elbo(&rows, &y, v)
-        },
+    let reference = reference_optimum(
+        |v| logistic_elbo(&rows, &y, v),
         vec![0.0, 0.0, 0.0, -2.0, -2.0, -2.0],
-        Tolerances {
-            gradient: 1e-7,
-            ..Tolerances::default()
-        },
+        1e-7,
     );
-    let request = FitRequest {
-        loaded: &loaded,
-        train: &train,
-        test: None,
-        options: FitOptions::default(),
-        guide: loaded.info.guide.clone(),
-        kl: KlMode::Sampled,
-    };
-    let report = fit(&request, &mut |_: &Progress| {}).unwrap();
-    let value = |name: &str| -> Vec<f64> {
-        let p = report.file.params.iter().find(|p| p.name == name).unwrap();
-        p.values.iter().map(|&v| f64::from(v)).collect()
-    };
-    let loc = value("guide.globals.loc");
-    let log_sd: Vec<f64> = value("guide.globals.scale")
-        .iter()
-        .map(|&raw| softplus(raw).ln())
-        .collect();
+    let report = default_fit(&loaded, &train);
+    let loc = fitted(&report, "guide.globals.loc");
+    let log_sd = log_sds(&report, "guide.globals.scale");
     let worst = loc
         .iter()
         .enumerate()
         .map(|(j, m)| (m - reference.x[j]).abs() / reference.x[3 + j].exp())
         .fold(0.0f64, f64::max);
-    let fitted = logistic_elbo(&rows, &y, &[loc, log_sd].concat());
+    let at_fit = logistic_elbo(&rows, &y, &[loc, log_sd].concat());
     let best = -reference.value;
     eprintln!(
-        "wells: worst mean error {worst:.4} sd, ELBO {fitted:.4} against the optimum {best:.4}, reported {:.4}, k-hat {:?}",
+        "wells: worst mean error {worst:.4} sd, ELBO {at_fit:.4} against the optimum {best:.4}, reported {:.4}, k-hat {:?}",
         report.file.figures.train_elbo * train.rows as f64,
         report.file.figures.khat
     );
     assert!(worst < 0.1, "a mean is {worst} sd from the optimum");
-    assert!((fitted - best).abs() < 0.05, "ELBO {fitted} against {best}");
+    assert!((at_fit - best).abs() < 0.05, "ELBO {at_fit} against {best}");
 }
 
 /// Eight schools (non-centred): y_j ~ Normal(mu + tau·eta_j, sigma_j), mu ~ Normal(0, 5),
@@ -355,67 +341,36 @@ fn eight_schools_elbo(y: &[f64], sigma: &[f64], v: &[f64]) -> f64 {
 /// and the exact ELBO at the fitted parameters within 0.05 nats of the optimum's.
 #[test]
 fn eight_schools_reaches_its_mean_field_optimum() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/posteriordb");
-    let loaded = source::load(&dir.join("eight_schools.vi")).unwrap();
-    let train = data::load(&dir.join("eight_schools.csv"), &column_specs(&loaded)).unwrap();
+    let (loaded, train) = load("eight_schools");
     let (y, sigma) = (column(&train, "y"), column(&train, "sigma"));
     let j = y.len();
     let start: Vec<f64> = (0..2 * (j + 2))
         .map(|i| if i < j + 2 { 0.0 } else { -1.0 })
         .collect();
-    let reference = optim::minimize(
-        |v, g| {
-            for k in 0..v.len() {
-                let h = 1e-6 * v[k].abs().max(1.0);
-                let mut a = v.to_vec();
-                a[k] += h;
-                let fp = -eight_schools_elbo(&y, &sigma, &a);
-                a[k] -= 2.0 * h;
-                let fm = -eight_schools_elbo(&y, &sigma, &a);
-                g[k] = (fp - fm) / (2.0 * h);
-            }
-            -eight_schools_elbo(&y, &sigma, v)
-        },
-        start,
-        Tolerances {
-            gradient: 1e-8,
-            ..Tolerances::default()
-        },
-    );
-    let request = FitRequest {
-        loaded: &loaded,
-        train: &train,
-        test: None,
-        options: FitOptions::default(),
-        guide: loaded.info.guide.clone(),
-        kl: KlMode::Sampled,
-    };
-    let report = fit(&request, &mut |_: &Progress| {}).unwrap();
-    let value = |name: &str| -> Vec<f64> {
-        let p = report.file.params.iter().find(|p| p.name == name).unwrap();
-        p.values.iter().map(|&v| f64::from(v)).collect()
-    };
-    let mean = [value("guide.globals.loc"), value("guide.theta_trans.loc")].concat();
-    let log_sd: Vec<f64> = [
-        value("guide.globals.scale"),
-        value("guide.theta_trans.scale"),
+    let reference = reference_optimum(|v| eight_schools_elbo(&y, &sigma, v), start, 1e-8);
+    let report = default_fit(&loaded, &train);
+    let mean = [
+        fitted(&report, "guide.globals.loc"),
+        fitted(&report, "guide.theta_trans.loc"),
     ]
-    .concat()
-    .iter()
-    .map(|&raw| softplus(raw).ln())
-    .collect();
+    .concat();
+    let log_sd = [
+        log_sds(&report, "guide.globals.scale"),
+        log_sds(&report, "guide.theta_trans.scale"),
+    ]
+    .concat();
     let worst = mean
         .iter()
         .enumerate()
         .map(|(k, m)| (m - reference.x[k]).abs() / reference.x[j + 2 + k].exp())
         .fold(0.0f64, f64::max);
-    let fitted = eight_schools_elbo(&y, &sigma, &[mean, log_sd].concat());
+    let at_fit = eight_schools_elbo(&y, &sigma, &[mean, log_sd].concat());
     let best = -reference.value;
     eprintln!(
-        "eight schools: worst mean error {worst:.4} sd, ELBO {fitted:.4} against the optimum {best:.4}, reported {:.4}, k-hat {:?}",
+        "eight schools: worst mean error {worst:.4} sd, ELBO {at_fit:.4} against the optimum {best:.4}, reported {:.4}, k-hat {:?}",
         report.file.figures.train_elbo * j as f64,
         report.file.figures.khat
     );
     assert!(worst < 0.1, "a mean is {worst} sd from the optimum");
-    assert!((fitted - best).abs() < 0.05, "ELBO {fitted} against {best}");
+    assert!((at_fit - best).abs() < 0.05, "ELBO {at_fit} against {best}");
 }
