@@ -86,6 +86,21 @@ fn iaf_fits_the_banana_better_than_gaussian_guides_and_no_elbo_exceeds_the_evide
     );
 }
 
+/// `vic fit --json` of the per-row banana with `flow`, at the settings both its tests use.
+fn banana_rows_fit(flow: &str) -> serde_json::Value {
+    fit_json(
+        "banana_rows",
+        &[
+            "--epochs",
+            "10000",
+            "--encoder-hidden",
+            "32",
+            "--flow",
+            flow,
+        ],
+    )
+}
+
 /// The mean log evidence per row of `banana_rows.csv`, each row by quadrature.
 fn banana_rows_evidence() -> f64 {
     let rows = banana_rows();
@@ -117,19 +132,7 @@ fn banana_rows() -> Vec<(f64, f64)> {
 #[test]
 fn an_amortized_planar_flow_follows_a_posterior_that_changes_with_the_row() {
     let evidence = banana_rows_evidence();
-    let fit = |flow: &str| {
-        train_elbo(
-            "banana_rows",
-            &[
-                "--epochs",
-                "10000",
-                "--encoder-hidden",
-                "32",
-                "--flow",
-                flow,
-            ],
-        )
-    };
+    let fit = |flow: &str| banana_rows_fit(flow)["train_elbo"].as_f64().unwrap();
     let shared = fit("planar:4");
     let amortized = fit("planar:4:amortized");
     let radial = fit("radial:2:amortized");
@@ -162,17 +165,7 @@ fn an_amortized_planar_flow_follows_a_posterior_that_changes_with_the_row() {
 fn per_row_khat_flags_a_gaussian_guide_on_bananas_and_a_flow_lowers_it() {
     let evidence = banana_rows_evidence();
     let fit = |flow: &str| {
-        let json = fit_json(
-            "banana_rows",
-            &[
-                "--epochs",
-                "10000",
-                "--encoder-hidden",
-                "32",
-                "--flow",
-                flow,
-            ],
-        );
+        let json = banana_rows_fit(flow);
         let r = &json["row_khat"];
         let count = |key: &str| r[key].as_u64().unwrap();
         let value = |key: &str| r[key].as_f64().unwrap();
