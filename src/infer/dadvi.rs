@@ -12,10 +12,14 @@
 //!
 //! After a solve, the Monte Carlo error of the globals' means that the fixed draws
 //! cause is estimated by the sandwich formula H⁻¹ V H⁻¹ / K over the K antithetic
-//! pairs (V their gradients' covariance, H the Hessian by finite differences of the
-//! f64 gradient); while it exceeds [`MAX_RELATIVE_ERROR`] of a posterior sd, M
-//! doubles and the objective is re-solved from the last solution. The same Hessian
-//! gives the linear-response covariance of the globals (Giordano et al. 2018).
+//! pairs (V the sum over rows of each row's gradient covariance over its own pairs, H
+//! the Hessian by finite differences of the f64 gradient); while it exceeds
+//! [`MAX_RELATIVE_ERROR`] of a posterior sd, M grows (at least twofold, to the M the
+//! estimate asks for) and the objective is re-solved from the last solution with the
+//! last Hessian as L-BFGS's initial inverse Hessian. The sensitivity always runs on
+//! the first solve's draws (scaled by sqrt(M₀/M)), so a grown M costs only its solve.
+//! The same Hessian gives the linear-response covariance of the globals (Giordano et
+//! al. 2018).
 //!
 //! This module never prints; progress goes to the [`Observer`] once per solve.
 
@@ -33,7 +37,7 @@ use super::data::Dataset;
 use super::limits::{self, TooLarge};
 use super::optim::{self, Stop, Tolerances};
 use super::schedule::StopReason;
-use super::session::Session;
+use super::session::{Session, Threads};
 use super::train::{
     FitOptions, INIT_STREAM, NonFinite, Observer, Outcome, Progress, TracePoint, Training, stream,
 };
@@ -41,12 +45,14 @@ use super::train::{
 const DRAW_STREAM: u64 = 21;
 /// Draws per row at the first solve: DADVI's 30 for small data, fewer for many rows
 /// (each row has its own draws, so the Monte Carlo error falls with rows × draws),
-/// at least 10 and, for fewer than 400 rows, at least twice the widest noise leaf; M
-/// then doubles while the estimated error says so.
+/// at least [`MIN_DRAWS`] and, for fewer than 250 rows, at least twice the widest
+/// noise leaf; M then grows while the estimated error says so.
 const FIRST_DRAWS: usize = 30;
-const MIN_DRAWS: usize = 10;
+/// Two antithetic pairs per row: the fewest from which each row's own Monte Carlo
+/// variance (behind the error estimate) can be estimated.
+const MIN_DRAWS: usize = 4;
 /// Rows × draws aimed at by the first solve.
-const FIRST_ROW_DRAWS: usize = 4000;
+const FIRST_ROW_DRAWS: usize = 1000;
 /// The largest M tried.
 const MAX_DRAWS: usize = 1024;
 /// The Monte Carlo error of a global's mean the fixed draws may cause, in its sds.
@@ -88,13 +94,17 @@ struct Saa {
 impl Saa {
     fn new(elbo: &ElboGraph, data: &Dataset, draws: usize, rng: &mut impl Rng) -> Saa {
         let n = data.rows;
-        let mut session = Session::with_precision(elbo, n * draws);
+        // Each evaluation is a large batch of a fixed size: two threads pay where they
+        // do for a training step of as many rows.
+        let threads = Threads::get().for_step(&elbo.graph, n * draws);
+        let mut session = Session::with_threads_in(elbo, n, draws, threads);
         let all: Vec<usize> = (0..n).collect();
         session.load_batch(data, &all, draws, n);
         for id in session.noises().to_vec() {
             let width = session.graph().noise_info(id).shape.cols;
-            let buf = session.exec_mut().noise_mut(id);
-            fill_matched(buf, n, draws, width, rng);
+            let mut buf = vec![0.0; n * draws * width];
+            fill_matched(&mut buf, n, draws, width, rng);
+            session.set_noise(id, &buf);
         }
         Saa {
             session,
@@ -110,37 +120,30 @@ impl Saa {
     /// −ELBO at `x` and its gradient.
     fn negative(&mut self, x: &[f64], grad: &mut [f64]) -> f64 {
         self.set(x);
-        let value = self.session.forward();
+        let value = self.session.forward_backward();
         if !value.is_finite() {
             return f64::NAN;
         }
-        let objective = self.session.objective;
-        let exec = self.session.exec_mut();
-        exec.backward(objective);
-        for (g, &d) in grad.iter_mut().zip(exec.param_grads()) {
+        for (g, &d) in grad.iter_mut().zip(self.session.exec().param_grads()) {
             *g = -d;
         }
         -value
     }
 
-    /// The ELBO of each antithetic pair of draws at `x` (their mean is the objective).
-    fn per_pair(&mut self, x: &[f64]) -> Vec<f64> {
+    /// Each row's ELBO term at `x` for each antithetic pair of its draws,
+    /// `[pair · rows + row]`: the objective is the sum over rows of each row's mean over
+    /// its pairs, and rows' draws are independent, so the objective's Monte Carlo
+    /// variance is the sum of the rows' own.
+    fn per_row_pair(&mut self, x: &[f64]) -> Vec<f64> {
         self.set(x);
-        self.session.forward();
-        let exec = self.session.exec();
-        let local = exec.value(self.session.local);
-        let global = exec.value(self.session.global);
+        self.session.forward_backward();
+        let local = self.session.batch_values(self.session.local);
+        let global = self.session.batch_values(self.session.global);
         let n = self.rows;
-        let per_draw: Vec<f64> = (0..self.draws)
-            .map(|s| {
-                let block = s * n..(s + 1) * n;
-                local[block.clone()].iter().sum::<f64>()
-                    + global[block].iter().sum::<f64>() / n as f64
-            })
-            .collect();
+        let term = |v: usize| local[v] + global[v] / n as f64;
         let half = self.draws / 2;
-        (0..half)
-            .map(|p| 0.5 * (per_draw[p] + per_draw[p + half]))
+        (0..half * n)
+            .map(|v| 0.5 * (term(v) + term(v + half * n)))
             .collect()
     }
 }
@@ -304,6 +307,9 @@ fn hessian(saa: &mut Saa, x: &[f64]) -> Vec<f64> {
 struct Sensitivity {
     relative_error: f64,
     lr_cov: Vec<f64>,
+    /// The Hessian's Cholesky factor (row-major lower), which preconditions the next
+    /// solve.
+    hessian_factor: Vec<f64>,
 }
 
 fn sensitivity(saa: &mut Saa, x: &[f64], layout: &GlobalLayout) -> Option<Sensitivity> {
@@ -346,25 +352,28 @@ fn sensitivity(saa: &mut Saa, x: &[f64], layout: &GlobalLayout) -> Option<Sensit
         for ((t, xi), ui) in xs.iter_mut().zip(x).zip(u) {
             *t = xi + step * ui / norm;
         }
-        let plus = saa.per_pair(&xs);
+        let plus = saa.per_row_pair(&xs);
         for ((t, xi), ui) in xs.iter_mut().zip(x).zip(u) {
             *t = xi - step * ui / norm;
         }
-        let minus = saa.per_pair(&xs);
-        // uᵀ∇f_k per pair k; the error of the mean is their sd / sqrt(K).
-        let k = plus.len() as f64;
-        let slopes: Vec<f64> = plus
-            .iter()
-            .zip(&minus)
-            .map(|(a, b)| (a - b) / (2.0 * step) * norm)
-            .collect();
-        let mean = slopes.iter().sum::<f64>() / k;
-        let var = slopes.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (k - 1.0);
-        worst = worst.max((var / k).sqrt() / layout.sd[a]);
+        let minus = saa.per_row_pair(&xs);
+        // uᵀ∇f_ki per row i and pair k; the error of the objective's slope is the sum
+        // over rows of each row's slope variance over its K pairs, divided by K.
+        let (n, k) = (saa.rows, saa.draws / 2);
+        let slope = |v: usize| (plus[v] - minus[v]) / (2.0 * step) * norm;
+        let var: f64 = (0..n)
+            .map(|i| {
+                let mean = (0..k).map(|p| slope(p * n + i)).sum::<f64>() / k as f64;
+                let ss: f64 = (0..k).map(|p| (slope(p * n + i) - mean).powi(2)).sum();
+                ss / (k - 1) as f64 / k as f64
+            })
+            .sum();
+        worst = worst.max(var.sqrt() / layout.sd[a]);
     }
     Some(Sensitivity {
         relative_error: worst,
         lr_cov,
+        hessian_factor: l,
     })
 }
 
@@ -421,10 +430,26 @@ pub fn fit(
     let mut trace = Vec::new();
     let mut iterations = 0u64;
     let mut solves = 0usize;
+    let mut factor: Option<Vec<f64>> = None;
+    let mut probe: Option<Saa> = None;
     let (outcome, saa, figures) = loop {
         let mut saa = Saa::new(elbo, data, draws, &mut rng);
         let solve_start = Instant::now();
-        let min = optim::minimize(|x, g| saa.negative(x, g), x.clone(), Tolerances::default());
+        // A re-solve starts from the last solution with the last Hessian as L-BFGS's
+        // initial inverse Hessian: its first steps are Newton steps.
+        let h0 = |v: &mut [f64]| {
+            if let Some(l) = &factor {
+                forward_substitute(l, v.len(), v);
+                back_substitute(l, v.len(), v);
+            }
+        };
+        let precondition = factor.is_some().then_some(&h0 as optim::Preconditioner<'_>);
+        let min = optim::minimize_preconditioned(
+            |x, g| saa.negative(x, g),
+            x.clone(),
+            Tolerances::default(),
+            precondition,
+        );
         solves += 1;
         iterations += min.iterations as u64;
         if min.stop == Stop::NonFinite {
@@ -466,15 +491,35 @@ pub fn fit(
             valid_elbo: None,
         });
         let layout = global_layout(&saa, &x);
-        let sens = layout.as_ref().and_then(|l| sensitivity(&mut saa, &x, l));
+        // The sensitivity (P + 1 gradients and 2 forward passes per global) runs on the
+        // first solve's draws, at the current solution: the Hessian needs no more
+        // draws than those, and each row's Monte Carlo variance per antithetic pair is
+        // a property of the row, so the error at M draws is the first draws' error
+        // times sqrt(M₀ / M). A grown M thus costs its solve, not a sensitivity at M.
+        let sens = match (layout.as_ref(), probe.as_mut()) {
+            (Some(l), Some(first)) => sensitivity(first, &x, l).map(|mut s| {
+                s.relative_error *= (first.draws as f64 / draws as f64).sqrt();
+                s
+            }),
+            (Some(l), None) => sensitivity(&mut saa, &x, l),
+            (None, _) => None,
+        };
         let error = sens.as_ref().map(|s| s.relative_error);
-        let next = draws * 2;
+        // The error falls as 1/sqrt(M): M grows at least twofold, straight to the M that
+        // the estimate says meets the target (with a fifth to spare), at most MAX_DRAWS.
+        let next = error.map_or(0, |e| {
+            let needed = draws as f64 * (e / MAX_RELATIVE_ERROR).powi(2) * 1.5;
+            let next = (needed.ceil() as usize).max(2 * draws).min(MAX_DRAWS);
+            next + next % 2
+        });
         let grow = error.is_some_and(|e| e > MAX_RELATIVE_ERROR)
-            && next <= MAX_DRAWS
+            && next > draws
             && limits::check_rows(&elbo.graph, n * next, String::new).is_ok()
             && !observer.stop_requested();
         if grow {
             draws = next;
+            factor = sens.map(|s| s.hessian_factor);
+            probe.get_or_insert(saa);
             continue;
         }
         let (lr_sd, lr_cov) = match (lr, sens, &layout) {

@@ -10,6 +10,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::objective::ElboGraph;
 
+use super::control_variates::{self, Regression};
 use super::data::Dataset;
 use super::session::{NamedParam, Session};
 use super::train::stream;
@@ -22,11 +23,16 @@ const PSIS_STREAM: u64 = 14;
 /// Rows evaluated in one pass of the graph.
 pub const CHUNK_ROWS: usize = 1000;
 
+/// The noise a pass's control variates may regress on, at most: a block's rows' own
+/// noise joins the globals' draw only while it is this narrow.
+const MAX_REGRESSION_WIDTH: usize = 24;
+
 /// An ELBO estimate per row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ElboEstimate {
     pub per_row: f64,
-    /// The standard error of `per_row` over the Monte Carlo passes.
+    /// The standard error of `per_row` over the Monte Carlo passes (after control
+    /// variates, where they apply and help).
     pub mc_error: f64,
     pub passes: usize,
 }
@@ -162,10 +168,12 @@ pub struct EvalProgress {
 pub type EvalControl<'a> = &'a mut dyn FnMut(&EvalProgress) -> bool;
 
 /// How precise an ELBO estimate must be: passes of fresh noise are averaged until
-/// their standard error is below the target (at least 4 passes, at most `max_passes`).
+/// their standard error is below the target (at least `min_passes` and 4, at most
+/// `max_passes`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Precision {
     pub target: ErrorTarget,
+    pub min_passes: usize,
     pub max_passes: usize,
 }
 
@@ -221,25 +229,67 @@ pub fn elbo(
         k: if blocks { per_run } else { 1 },
         total_rows: n,
     };
+    // With shared globals a pass is one draw of the whole data's log weight, a
+    // function of the pass's noise: the regression on that noise (control variates)
+    // removes most of its variance. A block's noise is the globals' draw and, when
+    // the rows' own noise is small enough to regress on, every row's.
+    let per_row_noise = blocks && session.block_noise_width(n, true) <= MAX_REGRESSION_WIDTH;
+    let mut regression = shared
+        .then(|| {
+            if blocks {
+                session.block_noise_width(n, per_row_noise)
+            } else {
+                draw.len()
+            }
+        })
+        .filter(|&w| w > 0)
+        .map(Regression::new);
+    let mut noise = Vec::new();
     let mut values = Vec::new();
+    let mut refresh_at = 0;
+    let mut regressed: Option<control_variates::Estimate> = None;
     loop {
         if blocks {
             let terms = passes(&mut session, over, &mut rng, None);
-            values.extend(terms.iter().map(|t| (t.local + t.global) / n as f64));
+            for (s, t) in terms.iter().enumerate() {
+                let total = t.local + t.global;
+                values.push(total / n as f64);
+                if let Some(r) = regression.as_mut() {
+                    noise.clear();
+                    session.block_noise(s, n, per_row_noise, &mut noise);
+                    r.add(&noise, total / n as f64);
+                }
+            }
         } else {
-            values.push(joint_log_weight(&mut session, over, &mut rng, &mut draw) / n as f64);
+            let total = joint_log_weight(&mut session, over, &mut rng, &mut draw);
+            values.push(total / n as f64);
+            if let Some(r) = regression.as_mut() {
+                r.add(&draw, total / n as f64);
+            }
         }
-        let (mean, se) = mean_and_error(&values);
+        // The regression is re-solved as the passes grow by a tenth.
+        if let Some(r) = regression.as_ref().filter(|_| values.len() >= refresh_at) {
+            regressed = r.estimate();
+            refresh_at = values.len() + values.len().div_ceil(10);
+        }
+        let better =
+            |plain: (f64, f64), regressed: Option<control_variates::Estimate>| match regressed {
+                Some(r) if r.error < plain.1 => (r.mean, r.error),
+                _ => plain,
+            };
+        let plain = mean_and_error(&values);
+        let (_, se) = better(plain, regressed);
         let go_on = control(&EvalProgress {
             passes: values.len(),
             mc_error: se,
             tolerance,
         });
-        if (values.len() >= 4 && se < tolerance)
-            || values.len() >= precision.max_passes
-            || !mean.is_finite()
-            || !go_on
-        {
+        let done = values.len() >= precision.min_passes.max(4) && se < tolerance;
+        if done || values.len() >= precision.max_passes || !plain.0.is_finite() || !go_on {
+            let (mean, se) = better(
+                mean_and_error(&values),
+                regression.as_ref().and_then(Regression::estimate),
+            );
             return Ok(ElboEstimate {
                 per_row: mean,
                 mc_error: se,

@@ -4,6 +4,7 @@
 //! `infer` never prints: progress is reported through an observer the caller supplies.
 
 pub mod adam;
+pub mod control_variates;
 pub mod dadvi;
 pub mod data;
 pub mod encode;

@@ -50,11 +50,12 @@ pub enum Threads {
 /// machine (like the instruction set), not of the fit, so it is not in the fit options.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// Below this many floating-point operations per step (matrix products forward and
-/// backward), a second thread's hand-off costs more than it saves. Measured on the
-/// project's 2-core machine (see `scripts/bench.sh`): a step of the digits VAE at batch
-/// 100 (about 12 MFLOP) gains from two threads; the breast-cancer regression (about
-/// 0.1 MFLOP) loses.
+/// Below this many floating-point operations per step ([`step_flops`]), a second
+/// thread's hand-off costs more than it saves. Measured on the project's 2-core
+/// machine (see `scripts/bench.sh`): a step of the digits VAE at batch 100 (about 12
+/// MFLOP) gains from two threads; the breast-cancer regression at batch 100 (about 0.3
+/// MFLOP) loses; a deterministic ADVI evaluation of a regression over a thousand rows
+/// with four draws each (about 5 MFLOP) gains.
 const MIN_PARALLEL_FLOPS: f64 = 2.0e6;
 
 /// Each half must have at least this many rows to keep its products efficient.
@@ -95,23 +96,28 @@ impl Threads {
     }
 }
 
-/// The floating-point operations of a step's matrix products at `rows` rows: each
-/// product `m x k · k x n` costs `2mkn` forward and twice that backward.
+/// The floating-point operations of a step at `rows` rows: each matrix product
+/// `m x k · k x n` costs `2mkn` forward and twice that backward; every other node's
+/// element about [`ELEMENT_FLOPS`] forward and backward together.
 fn step_flops(graph: &Graph, rows: usize) -> f64 {
     let nodes = graph.nodes();
     nodes
         .iter()
-        .filter_map(|node| match node.op {
+        .map(|node| match node.op {
             Op::MatMul { ta, .. } => {
                 let a = nodes[node.inputs[0].index()].shape;
                 let k = if ta { a.rows_at(rows) } else { a.cols };
                 let m = node.shape.rows_at(rows);
-                Some(6.0 * (m * k * node.shape.cols) as f64)
+                6.0 * (m * k * node.shape.cols) as f64
             }
-            _ => None,
+            _ => ELEMENT_FLOPS * node.shape.len_at(rows) as f64,
         })
         .sum()
 }
+
+/// The cost of one element of an elementwise node, forward and backward, in flops
+/// (a few arithmetic operations, some a logarithm or exponential, and the memory).
+const ELEMENT_FLOPS: f64 = 8.0;
 
 /// The second thread of a two-thread session: its executor, in `exec` between steps
 /// and on the worker during one.
@@ -122,9 +128,9 @@ struct Helper<T: Real> {
     worker: Option<JoinHandle<()>>,
 }
 
-impl Helper<f32> {
-    fn spawn(exec: Executor<f32>, objective: NodeId) -> Helper<f32> {
-        let (jobs, inbox) = sync_channel::<Box<Executor<f32>>>(1);
+impl<T: Real + Send + 'static> Helper<T> {
+    fn spawn(exec: Executor<T>, objective: NodeId) -> Helper<T> {
+        let (jobs, inbox) = sync_channel::<Box<Executor<T>>>(1);
         let (outbox, done) = sync_channel(1);
         let worker = std::thread::spawn(move || {
             while let Ok(mut exec) = inbox.recv() {
@@ -239,13 +245,7 @@ impl Session {
     /// `threads` threads (1 or 2; more are 2).
     /// An objective that couples a batch's rows ([`ElboGraph::joint_blocks`]) runs on one.
     pub fn with_threads(elbo: &ElboGraph, rows: usize, samples: usize, threads: usize) -> Session {
-        if threads < 2 || rows < 2 || elbo.joint_blocks {
-            return Session::new(elbo, rows * samples);
-        }
-        let mut session = Session::new(elbo, rows.div_ceil(2) * samples);
-        let back = Executor::new(elbo.graph.clone(), rows / 2 * samples);
-        session.helper = Some(Helper::spawn(back, elbo.objective));
-        session
+        Session::with_threads_in(elbo, rows, samples, threads)
     }
 
     /// Sets every parameter from `params` by name; see [`load_named_params`].
@@ -272,6 +272,61 @@ impl Session {
             .iter()
             .map(|&(symbol, node)| (symbol, session.exec.value(node).to_vec()))
             .collect())
+    }
+
+    /// Appends the noise of sample block `block` (blocks of `rows` batch rows) of the
+    /// last run to `out`: the globals' draw (the block's rows share it), then, with
+    /// `per_row`, every other leaf's rows. For a one-thread session whose globals are
+    /// shared per block ([`Session::share_globals_per_block`]): the noise a control
+    /// variate for that block's pass reads.
+    pub fn block_noise(&self, block: usize, rows: usize, per_row: bool, out: &mut Vec<f32>) {
+        debug_assert!(self.helper.is_none() && self.joint_blocks);
+        for &id in &self.noises {
+            let info = self.exec.graph().noise_info(id);
+            let width = info.shape.cols;
+            let values = self.exec.value(info.node);
+            let first = block * rows * width;
+            if Some(id) == self.global_noise {
+                out.extend_from_slice(&values[first..first + width]);
+            } else if per_row {
+                out.extend_from_slice(&values[first..first + rows * width]);
+            }
+        }
+    }
+
+    /// The noise [`Session::block_noise`] appends for one block of `rows` rows.
+    pub fn block_noise_width(&self, rows: usize, per_row: bool) -> usize {
+        self.noises
+            .iter()
+            .map(|&id| {
+                let width = self.exec.graph().noise_info(id).shape.cols;
+                if Some(id) == self.global_noise {
+                    width
+                } else if per_row {
+                    rows * width
+                } else {
+                    0
+                }
+            })
+            .sum()
+    }
+}
+
+impl<T: Real + Send + 'static> Session<T> {
+    /// [`Session::with_threads`] in `T`.
+    pub fn with_threads_in(
+        elbo: &ElboGraph,
+        rows: usize,
+        samples: usize,
+        threads: usize,
+    ) -> Session<T> {
+        if threads < 2 || rows < 2 || elbo.joint_blocks {
+            return Session::with_precision(elbo, rows * samples);
+        }
+        let mut session = Session::with_precision(elbo, rows.div_ceil(2) * samples);
+        let back = Executor::new(elbo.graph.clone(), rows / 2 * samples);
+        session.helper = Some(Helper::spawn(back, elbo.objective));
+        session
     }
 }
 
@@ -458,6 +513,44 @@ impl<T: Real> Session<T> {
     /// Whether the guide gives some local free per-row parameters.
     pub fn has_free_locals(&self) -> bool {
         self.row_index.is_some()
+    }
+
+    /// Sets a per-row noise leaf of the loaded batch from `values`, laid out as on one
+    /// thread (`[sample · rows + row, width]`): in a two-thread session each sample
+    /// block's front rows go to this thread's executor and its back rows to the
+    /// helper's, as [`Session::load_batch`] splits them.
+    pub fn set_noise(&mut self, id: NoiseId, values: &[T]) {
+        let width = self.exec.graph().noise_info(id).shape.cols;
+        let samples = self.samples.max(1);
+        let block = values.len() / samples;
+        let back = self.back_rows / samples * width;
+        let front_len = block - back;
+        for (s, chunk) in values.chunks_exact(block).enumerate() {
+            self.exec.noise_mut(id)[s * front_len..(s + 1) * front_len]
+                .copy_from_slice(&chunk[..front_len]);
+            if let Some(helper) = self.helper.as_mut().filter(|_| back > 0) {
+                helper.exec_mut().noise_mut(id)[s * back..(s + 1) * back]
+                    .copy_from_slice(&chunk[front_len..]);
+            }
+        }
+    }
+
+    /// A node's values over the loaded batch, laid out as on one thread (each sample
+    /// block's front rows, then its back rows), after [`Session::forward_backward`].
+    pub fn batch_values(&self, node: NodeId) -> Vec<T> {
+        let front = self.exec.value(node);
+        let Some(helper) = self.helper.as_ref().filter(|_| self.back_rows > 0) else {
+            return front.to_vec();
+        };
+        let back = helper.exec().value(node);
+        let samples = self.samples.max(1);
+        let (f, b) = (front.len() / samples, back.len() / samples);
+        let mut all = Vec::with_capacity(front.len() + back.len());
+        for s in 0..samples {
+            all.extend_from_slice(&front[s * f..(s + 1) * f]);
+            all.extend_from_slice(&back[s * b..(s + 1) * b]);
+        }
+        all
     }
 
     /// Every noise leaf, in graph order, for a caller that fills them itself.
