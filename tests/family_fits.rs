@@ -353,7 +353,6 @@ y ~ Normal(z, 0.5)
         1,
         evaluate::Precision {
             target: evaluate::ErrorTarget::PerRow(0.002),
-            min_passes: 0,
             max_passes: 4000,
         },
         &mut |_| true,

@@ -277,7 +277,6 @@ fn linear_gaussian_elbo_reaches_the_exact_evidence() {
         1,
         evaluate::Precision {
             target: evaluate::ErrorTarget::PerRow(0.002),
-            min_passes: 0,
             max_passes: 4000,
         },
         &mut |_| true,

@@ -324,7 +324,6 @@ pub fn eval(config: &EvalConfig) -> Result<(), Failure> {
         config.seed,
         evaluate::Precision {
             target: evaluate::ErrorTarget::PerRow(fit::ELBO_TOLERANCE),
-            min_passes: 0,
             max_passes: 2000,
         },
         &mut |_| true,

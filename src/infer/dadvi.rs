@@ -506,7 +506,7 @@ pub fn fit(
         };
         let error = sens.as_ref().map(|s| s.relative_error);
         // The error falls as 1/sqrt(M): M grows at least twofold, straight to the M that
-        // the estimate says meets the target (with a fifth to spare), at most MAX_DRAWS.
+        // the estimate says meets the target (with half again to spare), at most MAX_DRAWS.
         let next = error.map_or(0, |e| {
             let needed = draws as f64 * (e / MAX_RELATIVE_ERROR).powi(2) * 1.5;
             let next = (needed.ceil() as usize).max(2 * draws).min(MAX_DRAWS);

@@ -168,12 +168,10 @@ pub struct EvalProgress {
 pub type EvalControl<'a> = &'a mut dyn FnMut(&EvalProgress) -> bool;
 
 /// How precise an ELBO estimate must be: passes of fresh noise are averaged until
-/// their standard error is below the target (at least `min_passes` and 4, at most
-/// `max_passes`).
+/// their standard error is below the target (at least 4 passes, at most `max_passes`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Precision {
     pub target: ErrorTarget,
-    pub min_passes: usize,
     pub max_passes: usize,
 }
 
@@ -272,11 +270,6 @@ pub fn elbo(
             regressed = r.estimate();
             refresh_at = values.len() + values.len().div_ceil(10);
         }
-        let better =
-            |plain: (f64, f64), regressed: Option<control_variates::Estimate>| match regressed {
-                Some(r) if r.error < plain.1 => (r.mean, r.error),
-                _ => plain,
-            };
         let plain = mean_and_error(&values);
         let (_, se) = better(plain, regressed);
         let go_on = control(&EvalProgress {
@@ -284,12 +277,10 @@ pub fn elbo(
             mc_error: se,
             tolerance,
         });
-        let done = values.len() >= precision.min_passes.max(4) && se < tolerance;
+        let done = values.len() >= 4 && se < tolerance;
         if done || values.len() >= precision.max_passes || !plain.0.is_finite() || !go_on {
-            let (mean, se) = better(
-                mean_and_error(&values),
-                regression.as_ref().and_then(Regression::estimate),
-            );
+            // The regression re-solved on every pass for the figure reported.
+            let (mean, se) = better(plain, regression.as_ref().and_then(Regression::estimate));
             return Ok(ElboEstimate {
                 per_row: mean,
                 mc_error: se,
@@ -363,6 +354,14 @@ pub fn row_log_weights(
         }
     });
     Ok(weights)
+}
+
+/// The regression estimate (mean, error) where its error is below the plain one's.
+fn better(plain: (f64, f64), regressed: Option<control_variates::Estimate>) -> (f64, f64) {
+    match regressed {
+        Some(r) if r.error < plain.1 => (r.mean, r.error),
+        _ => plain,
+    }
 }
 
 fn mean_and_error(values: &[f64]) -> (f64, f64) {

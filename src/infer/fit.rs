@@ -198,7 +198,6 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
         };
         let precision = evaluate::Precision {
             target,
-            min_passes: 0,
             max_passes: MAX_PASSES.max(MAX_EVAL_ROWS / data.rows.max(1)),
         };
         evaluate::elbo(

@@ -283,14 +283,9 @@ impl Session {
         debug_assert!(self.helper.is_none() && self.joint_blocks);
         for &id in &self.noises {
             let info = self.exec.graph().noise_info(id);
-            let width = info.shape.cols;
-            let values = self.exec.value(info.node);
-            let first = block * rows * width;
-            if Some(id) == self.global_noise {
-                out.extend_from_slice(&values[first..first + width]);
-            } else if per_row {
-                out.extend_from_slice(&values[first..first + rows * width]);
-            }
+            let first = block * rows * info.shape.cols;
+            let len = self.block_leaf_len(id, rows, per_row);
+            out.extend_from_slice(&self.exec.value(info.node)[first..first + len]);
         }
     }
 
@@ -298,17 +293,21 @@ impl Session {
     pub fn block_noise_width(&self, rows: usize, per_row: bool) -> usize {
         self.noises
             .iter()
-            .map(|&id| {
-                let width = self.exec.graph().noise_info(id).shape.cols;
-                if Some(id) == self.global_noise {
-                    width
-                } else if per_row {
-                    rows * width
-                } else {
-                    0
-                }
-            })
+            .map(|&id| self.block_leaf_len(id, rows, per_row))
             .sum()
+    }
+
+    /// One leaf's share of a block's noise: the globals' one row (the block's rows
+    /// share it), a per-row leaf's `rows` rows when asked for, else nothing.
+    fn block_leaf_len(&self, id: NoiseId, rows: usize, per_row: bool) -> usize {
+        let width = self.exec.graph().noise_info(id).shape.cols;
+        if Some(id) == self.global_noise {
+            width
+        } else if per_row {
+            rows * width
+        } else {
+            0
+        }
     }
 }
 
