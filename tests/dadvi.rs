@@ -13,7 +13,13 @@ use vic::objective::KlMode;
 use vic::source;
 
 /// Writes `model` and `rows` (x, y) beside the test binary and fits with defaults.
-fn fit_rows(name: &str, model: &str, rows: &[(f64, f64)], options: FitOptions) -> FitReport {
+fn fit_rows(
+    name: &str,
+    model: &str,
+    rows: &[(f64, f64)],
+    options: FitOptions,
+    kl: KlMode,
+) -> FitReport {
     let dir = std::env::temp_dir().join(format!("vic-dadvi-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let model_path = dir.join(format!("{name}.vi"));
@@ -32,7 +38,7 @@ fn fit_rows(name: &str, model: &str, rows: &[(f64, f64)], options: FitOptions) -
         test: None,
         options,
         guide: loaded.info.guide.clone(),
-        kl: KlMode::Sampled,
+        kl,
     };
     fit(&request, &mut |_: &Progress| {}).unwrap()
 }
@@ -96,14 +102,14 @@ fn posterior(rows: &[(f64, f64)]) -> ([f64; 2], [f64; 4], f64) {
 /// The default fit's means and sds are the exact mean-field optimum (the posterior
 /// mean, sds 1/sqrt of the precision's diagonal) to 1e-3 sd, and linear response
 /// returns the exact posterior covariance.
-fn check_mean_field(name: &str, center: f64) {
+fn check_mean_field(name: &str, center: f64, kl: KlMode) {
     let data = rows(200, center);
     let (mean, cov, _) = posterior(&data);
     let options = FitOptions {
         lr_covariance: true,
         ..FitOptions::default()
     };
-    let report = fit_rows(name, &model(""), &data, options);
+    let report = fit_rows(name, &model(""), &data, options, kl);
     let params = &report.file.params;
     let loc = param(params, "guide.globals.loc");
     let scale = param(params, "guide.globals.scale");
@@ -147,7 +153,13 @@ fn check_mean_field(name: &str, center: f64) {
 
 #[test]
 fn default_fit_reaches_the_exact_mean_field_optimum() {
-    check_mean_field("centered", 0.0);
+    check_mean_field("centered", 0.0, KlMode::Sampled);
+}
+
+#[test]
+fn a_closed_form_kl_reaches_the_same_optimum() {
+    // `--kl analytic`: the prior and entropy terms are one value for the whole data.
+    check_mean_field("analytic_kl", 0.0, KlMode::Analytic);
 }
 
 #[test]
@@ -155,7 +167,13 @@ fn psis_khat_flags_a_mean_field_guide_on_a_strongly_correlated_posterior() {
     // x around 100: the intercept and slope correlate at about −0.999, which a
     // mean-field guide cannot follow; its importance weights are heavy-tailed.
     let data = rows(200, 100.0);
-    let report = fit_rows("khat_bad", &model(""), &data, FitOptions::default());
+    let report = fit_rows(
+        "khat_bad",
+        &model(""),
+        &data,
+        FitOptions::default(),
+        KlMode::Sampled,
+    );
     let khat = report.file.figures.khat.unwrap();
     assert!(khat > 0.7, "k-hat {khat}");
 }
@@ -164,7 +182,7 @@ fn psis_khat_flags_a_mean_field_guide_on_a_strongly_correlated_posterior() {
 fn an_ill_conditioned_regression_reaches_its_exact_optimum() {
     // An unscaled covariate around 100 beside an intercept: posterior correlation
     // near −1, the case where Adam's stopping rule stopped 20 sds short.
-    check_mean_field("unscaled", 100.0);
+    check_mean_field("unscaled", 100.0, KlMode::Sampled);
 }
 
 #[test]
@@ -176,6 +194,7 @@ fn a_full_rank_fit_reaches_the_log_evidence() {
         &model("guide { globals = full }\n"),
         &data,
         FitOptions::default(),
+        KlMode::Sampled,
     );
     let total = report.file.figures.train_elbo * data.len() as f64;
     assert!(

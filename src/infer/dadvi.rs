@@ -2,7 +2,9 @@
 //! Burroni, Domke & Sheldon 2024) for guides without amortized locals: every noise
 //! leaf is filled once with M standard-normal draws per row and kept, which makes the
 //! ELBO estimate a deterministic smooth function of the parameters; L-BFGS
-//! ([`super::optim`]) maximizes it in `f64` to a gradient-norm criterion.
+//! ([`super::optim`]) maximizes it in `f64` to a gradient-norm criterion. It is
+//! evaluated over tiles of whole rows (each with all its draws), summed in tile order:
+//! one compiled session the size of a tile, whatever rows × draws come to.
 //!
 //! The draws are antithetic pairs whose second moments are matched to the identity
 //! per row (when M/2 is at least the leaf's width), so the sample average is exact for
@@ -84,32 +86,58 @@ pub struct DadviFigures {
     pub lr_cov: Option<Vec<f64>>,
 }
 
-/// The sample-average ELBO of one fixed set of draws, in `f64`.
-struct Saa {
+/// Batch rows (data rows × their draws) evaluated at a time: every node's values and
+/// gradients for a tile stay in the cache (a few MiB in `f64`), where one pass over
+/// all rows × draws at once would stream each node through memory.
+const TILE_BATCH_ROWS: usize = 1024;
+
+/// The sample-average ELBO of one fixed set of draws, in `f64`, evaluated over tiles
+/// of whole data rows (each with all its draws) and summed in tile order.
+struct Saa<'a> {
     session: Session<f64>,
+    data: &'a Dataset,
     rows: usize,
     draws: usize,
+    /// The data rows of each tile.
+    tiles: Vec<Vec<usize>>,
+    /// Per tile, per noise leaf (the session's order), its draws laid out as the tile's
+    /// batch: `[draw · tile rows + row, width]`.
+    noise: Vec<Vec<Vec<f64>>>,
 }
 
-impl Saa {
-    fn new(elbo: &ElboGraph, data: &Dataset, draws: usize, rng: &mut impl Rng) -> Saa {
+impl<'a> Saa<'a> {
+    fn new(elbo: &ElboGraph, data: &'a Dataset, draws: usize, rng: &mut impl Rng) -> Saa<'a> {
         let n = data.rows;
-        // Each evaluation is a large batch of a fixed size: two threads pay where they
+        let per_tile = (TILE_BATCH_ROWS / draws).clamp(1, n.max(1));
+        let all_rows: Vec<usize> = (0..n).collect();
+        let tiles: Vec<Vec<usize>> = all_rows.chunks(per_tile).map(<[usize]>::to_vec).collect();
+        // Each evaluation is a run of tiles of a fixed size: two threads pay where they
         // do for a training step of as many rows.
-        let threads = Threads::get().for_step(&elbo.graph, n * draws);
-        let mut session = Session::with_threads_in(elbo, n, draws, threads);
-        let all: Vec<usize> = (0..n).collect();
-        session.load_batch(data, &all, draws, n);
-        for id in session.noises().to_vec() {
+        let threads = Threads::get().for_step(&elbo.graph, per_tile * draws);
+        let session = Session::with_threads_in(elbo, per_tile, draws, threads);
+        let mut noise = vec![Vec::new(); tiles.len()];
+        for &id in session.noises() {
             let width = session.graph().noise_info(id).shape.cols;
-            let mut buf = vec![0.0; n * draws * width];
-            fill_matched(&mut buf, n, draws, width, rng);
-            session.set_noise(id, &buf);
+            let mut all = vec![0.0; n * draws * width];
+            fill_matched(&mut all, n, draws, width, rng);
+            for (tile, leaves) in tiles.iter().zip(noise.iter_mut()) {
+                let t = tile.len();
+                let mut buf = vec![0.0; t * draws * width];
+                for s in 0..draws {
+                    let from = (s * n + tile[0]) * width;
+                    buf[s * t * width..(s + 1) * t * width]
+                        .copy_from_slice(&all[from..from + t * width]);
+                }
+                leaves.push(buf);
+            }
         }
         Saa {
             session,
+            data,
             rows: n,
             draws,
+            tiles,
+            noise,
         }
     }
 
@@ -117,17 +145,44 @@ impl Saa {
         self.session.exec_mut().params_mut().copy_from_slice(x);
     }
 
-    /// −ELBO at `x` and its gradient.
+    /// Loads tile `t`'s rows and draws.
+    fn load(&mut self, t: usize) {
+        self.session
+            .load_batch(self.data, &self.tiles[t], self.draws, self.rows);
+        for l in 0..self.noise[t].len() {
+            let id = self.session.noises()[l];
+            self.session.set_noise(id, &self.noise[t][l]);
+        }
+    }
+
+    /// −ELBO at `x` and its gradient: each tile's objective counts its rows n/rows
+    /// times, so its share is rows/n.
     fn negative(&mut self, x: &[f64], grad: &mut [f64]) -> f64 {
         self.set(x);
-        let value = self.session.forward_backward();
+        grad.fill(0.0);
+        let mut value = 0.0;
+        for t in 0..self.tiles.len() {
+            self.load(t);
+            let share = self.tiles[t].len() as f64 / self.rows as f64;
+            value += share * self.session.forward_backward();
+            for (g, &d) in grad.iter_mut().zip(self.session.exec().param_grads()) {
+                *g -= share * d;
+            }
+        }
         if !value.is_finite() {
             return f64::NAN;
         }
-        for (g, &d) in grad.iter_mut().zip(self.session.exec().param_grads()) {
-            *g = -d;
-        }
         -value
+    }
+
+    /// The first node, tile by tile, whose value at `x` is not finite.
+    fn first_non_finite(&mut self, x: &[f64]) -> Option<crate::ir::NodeId> {
+        self.set(x);
+        (0..self.tiles.len()).find_map(|t| {
+            self.load(t);
+            self.session.forward_backward();
+            self.session.exec().first_non_finite()
+        })
     }
 
     /// Each row's ELBO term at `x` for each antithetic pair of its draws,
@@ -136,15 +191,28 @@ impl Saa {
     /// variance is the sum of the rows' own.
     fn per_row_pair(&mut self, x: &[f64]) -> Vec<f64> {
         self.set(x);
-        self.session.forward_backward();
-        let local = self.session.batch_values(self.session.local);
-        let global = self.session.batch_values(self.session.global);
         let n = self.rows;
-        let term = |v: usize| local[v] + global[v] / n as f64;
         let half = self.draws / 2;
-        (0..half * n)
-            .map(|v| 0.5 * (term(v) + term(v + half * n)))
-            .collect()
+        let mut out = vec![0.0; half * n];
+        for t in 0..self.tiles.len() {
+            // Both threads' halves (a helper runs forward and backward together).
+            self.load(t);
+            self.session.forward_backward();
+            let local = self.session.batch_values(self.session.local);
+            let global = self.session.batch_values(self.session.global);
+            let rows = &self.tiles[t];
+            let c = rows.len();
+            // A closed-form KL (`--kl analytic`) makes the global term one value for
+            // the whole data, the same under every draw: it adds nothing to the variance.
+            let per_draw = global.len() == local.len();
+            let term = |v: usize| local[v] + if per_draw { global[v] / n as f64 } else { 0.0 };
+            for p in 0..half {
+                for (j, &i) in rows.iter().enumerate() {
+                    out[p * n + i] = 0.5 * (term(p * c + j) + term((p + half) * c + j));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -453,10 +521,8 @@ pub fn fit(
         solves += 1;
         iterations += min.iterations as u64;
         if min.stop == Stop::NonFinite {
-            saa.set(&x);
-            saa.session.forward();
+            let node = saa.first_non_finite(&x);
             let exec = saa.session.exec();
-            let node = exec.first_non_finite();
             let outcome = Outcome::NonFinite(NonFinite {
                 step: iterations + 1,
                 node,
@@ -599,19 +665,70 @@ mod tests {
 
     use crate::infer::test_support::elbo_and_data;
 
-    /// The SAA objective of a Poisson regression with a positive global, 6 draws a row.
-    fn saa() -> (Saa, Vec<f64>) {
-        let model = "data x: real\ndata k: int\nglobal b: real ~ Normal(0, 1)\nglobal s: positive ~ HalfNormal(1)\nk ~ Poisson(exp(b * x) * s)\n";
-        let (elbo, data) = elbo_and_data("dadvi", model, "x,k\n0.5,1\n-1,0\n2,7\n0.1,2\n");
-        let saa = Saa::new(&elbo, &data, 6, &mut StdRng::seed_from_u64(3));
+    const POISSON: &str = "data x: real\ndata k: int\nglobal b: real ~ Normal(0, 1)\nglobal s: positive ~ HalfNormal(1)\nk ~ Poisson(exp(b * x) * s)\n";
+
+    /// A Poisson regression with a positive global on four rows.
+    fn problem() -> (ElboGraph, Dataset) {
+        elbo_and_data("dadvi", POISSON, "x,k\n0.5,1\n-1,0\n2,7\n0.1,2\n")
+    }
+
+    /// Its SAA objective at 6 draws a row, and a point away from the start.
+    fn saa<'a>(elbo: &ElboGraph, data: &'a Dataset) -> (Saa<'a>, Vec<f64>) {
+        let saa = Saa::new(elbo, data, 6, &mut StdRng::seed_from_u64(3));
         let p = saa.session.exec().params().len();
         let x: Vec<f64> = (0..p).map(|i| 0.3 - 0.2 * i as f64).collect();
         (saa, x)
     }
 
+    /// Over several tiles the objective and gradient are those of one run over every
+    /// row and draw at once (the tiles' draws put back in place).
+    #[test]
+    fn tiles_sum_to_the_whole_batch() {
+        let csv: String = std::iter::once("x,k".to_string())
+            .chain((0..600).map(|i| format!("{},{}", (i as f32 * 0.37).sin(), i % 4)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (elbo, data) = elbo_and_data("dadvi_tiles", POISSON, &csv);
+        let (n, draws) = (data.rows, 6);
+        let mut saa = Saa::new(&elbo, &data, draws, &mut StdRng::seed_from_u64(5));
+        assert!(saa.tiles.len() > 2, "{} tiles", saa.tiles.len());
+        let p = saa.session.exec().params().len();
+        let x: Vec<f64> = (0..p).map(|i| 0.2 + 0.1 * i as f64).collect();
+        let mut g = vec![0.0; p];
+        let value = saa.negative(&x, &mut g);
+        let mut whole = Session::<f64>::with_threads_in(&elbo, n, draws, 1);
+        let all: Vec<usize> = (0..n).collect();
+        whole.load_batch(&data, &all, draws, n);
+        for (l, &id) in saa.session.noises().iter().enumerate() {
+            let width = whole.graph().noise_info(id).shape.cols;
+            let mut buf = vec![0.0; n * draws * width];
+            for (tile, leaves) in saa.tiles.iter().zip(&saa.noise) {
+                let t = tile.len();
+                for s in 0..draws {
+                    let to = (s * n + tile[0]) * width;
+                    buf[to..to + t * width]
+                        .copy_from_slice(&leaves[l][s * t * width..(s + 1) * t * width]);
+                }
+            }
+            whole.set_noise(id, &buf);
+        }
+        whole.exec_mut().params_mut().copy_from_slice(&x);
+        let expected = -whole.forward_backward();
+        // The minibatch scale factors are `f32` inputs (n / rows differs per tile), so
+        // agreement is to their rounding, about 1e-7 relative.
+        assert!(
+            (value - expected).abs() < 1e-6 * expected.abs(),
+            "{value} vs {expected}"
+        );
+        for (a, b) in g.iter().zip(whole.exec().param_grads()) {
+            assert!((a + b).abs() < 1e-6 * b.abs().max(1.0), "{a} vs {}", -b);
+        }
+    }
+
     #[test]
     fn the_saa_gradient_matches_finite_differences() {
-        let (mut saa, x) = saa();
+        let (elbo, data) = problem();
+        let (mut saa, x) = saa(&elbo, &data);
         let p = x.len();
         let mut g = vec![0.0; p];
         let mut scratch = vec![0.0; p];
@@ -634,7 +751,8 @@ mod tests {
 
     #[test]
     fn hessian_vector_products_match_finite_differences() {
-        let (mut saa, x) = saa();
+        let (elbo, data) = problem();
+        let (mut saa, x) = saa(&elbo, &data);
         let p = x.len();
         let h = hessian(&mut saa, &x);
         let v: Vec<f64> = (0..p).map(|i| 1.0 - 0.4 * i as f64).collect();
