@@ -292,6 +292,12 @@ impl<T: Real> Executor<T> {
         isa::backward(&plan, output, &self.values, &mut self.grads);
     }
 
+    /// From now on the backward pass also differentiates with respect to the noise
+    /// leaves ([`Executor::grad`] of a noise node).
+    pub fn differentiate_noise(&mut self) {
+        self.needs = self.graph.needs_grad_from(true);
+    }
+
     /// The gradient of the last backward's output with respect to a node (zero for
     /// nodes without `needs_grad`).
     pub fn grad(&self, node: NodeId) -> &[T] {

@@ -117,6 +117,13 @@ pub fn fit_summary(file: &FitFile, posterior: &Summary) -> String {
         );
     }
     let _ = writeln!(out, "train ELBO per row: {:.4}", f.train_elbo);
+    if let Some(e) = f.train_elbo_total_error {
+        let _ = writeln!(
+            out,
+            "  (Monte Carlo error {e:.3} nats in total, above the {} target: the estimate's pass budget ran out)",
+            crate::infer::fit::TOTAL_ELBO_TOLERANCE
+        );
+    }
     if let Some(test) = f.test_elbo {
         let _ = writeln!(out, "test ELBO per row:  {test:.4}");
     }
@@ -247,6 +254,9 @@ pub fn fit_json(file: &FitFile, posterior: &Summary) -> String {
             })
             .collect::<Vec<_>>(),
     });
+    if let (Some(e), Some(map)) = (f.train_elbo_total_error, json.as_object_mut()) {
+        map.insert("train_elbo_total_error".into(), e.into());
+    }
     if let (Some(h), Some(map)) = (&f.holdout, json.as_object_mut()) {
         map.insert("holdout".into(), serde_json::json!(h));
     }

@@ -10,7 +10,12 @@
 //! regression removes nearly all of it, so the final estimate of a DADVI fit meets a
 //! tight total-error target in a few hundred passes.
 //!
-//! The features are nested, linear then squares then cross products, so a smaller
+//! Where the noise is too wide for every cross product, the caller may give the
+//! value's curvature in the noise at its centre (a Hessian A, by differences of the
+//! gradient): the one feature ½(εᵀAε − tr A), of mean zero, carries the whole quadratic
+//! part for the cost of one coefficient, and comes first.
+//!
+//! The features are nested, (curvature,) linear, squares, cross products, so a smaller
 //! feature set's normal equations are a leading block of the largest one's: one
 //! accumulator serves every set, and [`Regression::estimate`] picks the richest set
 //! that the number of draws supports.
@@ -24,12 +29,24 @@ const MAX_FEATURES: usize = 120;
 const DRAWS_PER_FEATURE: usize = 4;
 const MIN_DRAWS: usize = 50;
 
+/// The widest noise whose curvature is worth forming (by 2·width passes over the data).
+const MAX_CURVATURE_WIDTH: usize = 200;
+
+/// Whether a noise of `width` values gains from a given curvature: the cross products
+/// do not all fit among the features, and the Hessian is affordable.
+pub fn curvature_pays(width: usize) -> bool {
+    2 * width + width * width.saturating_sub(1) / 2 > MAX_FEATURES && width <= MAX_CURVATURE_WIDTH
+}
+
 /// The running normal equations of draws' values on their noise features.
 #[derive(Debug, Clone)]
 pub struct Regression {
     /// The noise width d.
     width: usize,
-    /// Features accumulated (a nested prefix of linear, squares, cross products).
+    /// The value's Hessian in the noise at its centre, d², row-major, when given.
+    curvature: Option<Vec<f64>>,
+    /// Features accumulated (a nested prefix of curvature, linear, squares, cross
+    /// products).
     features: usize,
     /// XᵀX of the intercept and the features, (p+1)², row-major; Xᵀw; wᵀw.
     xtx: Vec<f64>,
@@ -53,15 +70,24 @@ pub struct Estimate {
 impl Regression {
     /// A regression on noise vectors of `width` values.
     pub fn new(width: usize) -> Regression {
-        let full = 2 * width + width * width.saturating_sub(1) / 2;
+        Regression::with_curvature(width, None)
+    }
+
+    /// A regression on noise vectors of `width` values whose value has the Hessian
+    /// `curvature` (`width`², row-major) in the noise at zero, where known.
+    pub fn with_curvature(width: usize, curvature: Option<Vec<f64>>) -> Regression {
+        debug_assert!(curvature.as_ref().is_none_or(|a| a.len() == width * width));
+        let lead = usize::from(curvature.is_some());
+        let full = lead + 2 * width + width * width.saturating_sub(1) / 2;
         let features = if full <= MAX_FEATURES {
             full
         } else {
-            (2 * width).min(MAX_FEATURES)
+            (lead + 2 * width).min(MAX_FEATURES)
         };
         let p = features + 1;
         Regression {
             width,
+            curvature,
             features,
             xtx: vec![0.0; p * p],
             xtw: vec![0.0; p],
@@ -81,6 +107,15 @@ impl Regression {
         let row = &mut self.row;
         row.clear();
         row.push(1.0);
+        if let Some(a) = &self.curvature {
+            let mut q = 0.0;
+            for i in 0..d {
+                let ei = f64::from(noise[i]);
+                let line: f64 = (0..d).map(|j| a[i * d + j] * f64::from(noise[j])).sum();
+                q += ei * line - a[i * d + i];
+            }
+            row.push(0.5 * q);
+        }
         row.extend(noise.iter().map(|&e| f64::from(e)));
         row.extend(noise.iter().map(|&e| f64::from(e).powi(2) - 1.0));
         'cross: for i in 0..d {
@@ -105,12 +140,18 @@ impl Regression {
         self.draws += 1;
     }
 
-    /// The feature sets the accumulator holds, smallest first: linear, then with the
-    /// squares, then the full quadratic.
+    /// The feature sets the accumulator holds, smallest first: the curvature alone
+    /// (when given), with the linear, then the squares, then the full quadratic.
     fn feature_sets(&self) -> impl Iterator<Item = usize> + '_ {
-        [self.width, 2 * self.width, self.features]
-            .into_iter()
-            .filter(|&p| p > 0 && p <= self.features)
+        let lead = usize::from(self.curvature.is_some());
+        [
+            lead,
+            lead + self.width,
+            lead + 2 * self.width,
+            self.features,
+        ]
+        .into_iter()
+        .filter(|&p| p > 0 && p <= self.features)
     }
 
     /// The intercept of the richest feature set the draws support, and its standard
@@ -180,6 +221,32 @@ mod tests {
         assert!((est.mean - -1236.5).abs() < 1e-6, "{est:?}");
         assert!(est.error < 1e-6, "{est:?}");
         assert!((plain - -1236.5).abs() > 1e-3, "{plain}");
+    }
+
+    /// A noise too wide for every cross product: the regression without the curvature
+    /// keeps the cross terms' variance, the one curvature feature removes it.
+    #[test]
+    fn a_known_curvature_carries_the_cross_products_of_a_wide_noise() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let d = 20;
+        // value = 5 + ½ εᵀAε with A = I + 0.3·(ones − I): E[value] = 5 + ½ tr A = 15.
+        let a: Vec<f64> = (0..d * d)
+            .map(|k| if k / d == k % d { 1.0 } else { 0.3 })
+            .collect();
+        let mut with = Regression::with_curvature(d, Some(a.clone()));
+        let mut without = Regression::new(d);
+        for _ in 0..400 {
+            let e = noise(&mut rng, d);
+            let x: Vec<f64> = e.iter().map(|&v| f64::from(v)).collect();
+            let q: f64 = (0..d * d).map(|k| x[k / d] * a[k] * x[k % d]).sum();
+            with.add(&e, 5.0 + 0.5 * q);
+            without.add(&e, 5.0 + 0.5 * q);
+        }
+        assert_eq!(without.features, 2 * d);
+        let w = with.estimate().unwrap();
+        assert!((w.mean - 15.0).abs() < 1e-6 && w.error < 1e-6, "{w:?}");
+        let wo = without.estimate().unwrap();
+        assert!(wo.error > 0.1, "{wo:?}");
     }
 
     /// With a non-quadratic value the estimate stays unbiased and its stated error is

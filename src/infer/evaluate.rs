@@ -12,7 +12,7 @@ use crate::objective::ElboGraph;
 
 use super::control_variates::{self, Regression};
 use super::data::Dataset;
-use super::session::{NamedParam, Session};
+use super::session::{NamedParam, Session, load_named_params};
 use super::train::stream;
 
 const EVAL_STREAM: u64 = 11;
@@ -76,14 +76,23 @@ pub(crate) struct RowDraws<'a> {
     pub total_rows: usize,
 }
 
+/// Where a run's noise comes from.
+pub(crate) enum Noise<'a> {
+    /// Fresh draws from the stream; with shared globals, the globals' draw every row
+    /// takes.
+    Draw(&'a mut StdRng, Option<&'a [f32]>),
+    /// The last run's noise, negated: the antithetic twin of an evaluation that fits in
+    /// one run.
+    Mirror,
+}
+
 /// Runs the graph over `over` in runs of at most [`CHUNK_ROWS`] batch rows; hands each
 /// run's rows and its local and global terms to `visit`. The one loop behind every
 /// estimate here and the held-out ELBO of early stopping.
 pub(crate) fn for_each_run(
     session: &mut Session,
     over: RowDraws<'_>,
-    rng: &mut StdRng,
-    shared_globals: Option<&[f32]>,
+    mut noise: Noise<'_>,
     mut visit: impl FnMut(&[usize], &[f32], &[f32]),
 ) {
     let RowDraws {
@@ -92,9 +101,14 @@ pub(crate) fn for_each_run(
         k,
         total_rows,
     } = over;
-    for run in rows.chunks((CHUNK_ROWS / k.max(1)).max(1)) {
+    let per_run = (CHUNK_ROWS / k.max(1)).max(1);
+    debug_assert!(!matches!(noise, Noise::Mirror) || rows.len() <= per_run);
+    for run in rows.chunks(per_run) {
         session.load_batch(data, run, k, total_rows);
-        session.draw_noise(rng, shared_globals);
+        match &mut noise {
+            Noise::Draw(rng, shared) => session.draw_noise(*rng, *shared),
+            Noise::Mirror => session.negate_noise(),
+        }
         session.exec_mut().forward();
         let exec = session.exec();
         visit(run, exec.value(session.local), exec.value(session.global));
@@ -115,13 +129,12 @@ pub(crate) struct PassTerms {
 pub(crate) fn passes(
     session: &mut Session,
     over: RowDraws<'_>,
-    rng: &mut StdRng,
-    shared_globals: Option<&[f32]>,
+    noise: Noise<'_>,
 ) -> Vec<PassTerms> {
     let (k, all) = (over.k, over.rows.len());
     let mut terms = vec![PassTerms::default(); k];
     let sum = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>();
-    for_each_run(session, over, rng, shared_globals, |run, local, global| {
+    for_each_run(session, over, noise, |run, local, global| {
         let c = run.len();
         for (s, t) in terms.iter_mut().enumerate() {
             t.local += sum(&local[s * c..(s + 1) * c]);
@@ -149,8 +162,14 @@ fn joint_log_weight(
     for x in draw.iter_mut() {
         *x = StandardNormal.sample(rng);
     }
-    let shared = (!draw.is_empty()).then_some(&*draw);
-    let t = passes(session, over, rng, shared)[0];
+    log_weight_at(session, over, rng, draw)
+}
+
+/// [`joint_log_weight`] at the globals' noise `draw` as it is (the rows' own noise
+/// drawn afresh).
+fn log_weight_at(session: &mut Session, over: RowDraws<'_>, rng: &mut StdRng, draw: &[f32]) -> f64 {
+    let shared = (!draw.is_empty()).then_some(draw);
+    let t = passes(session, over, Noise::Draw(rng, shared))[0];
     t.local + t.global
 }
 
@@ -182,7 +201,9 @@ pub enum ErrorTarget {
     PerRow(f64),
     /// Every pass draws the globals once for all rows, so that a pass is one draw of
     /// the whole data's log p(x, z) − log q(z): the error of that total, in nats. It
-    /// vanishes when the guide is the posterior.
+    /// vanishes when the guide is the posterior. Passes come in antithetic pairs and
+    /// are regressed on their noise ([`control_variates`]), with the log weight's
+    /// curvature in the noise where the noise is wide.
     Total(f64),
 }
 
@@ -241,28 +262,62 @@ pub fn elbo(
             }
         })
         .filter(|&w| w > 0)
-        .map(Regression::new);
+        .map(|width| {
+            let curvature = control_variates::curvature_pays(width)
+                .then(|| noise_curvature(elbo, params, data, per_row_noise, width))
+                .flatten();
+            Regression::with_curvature(width, curvature)
+        });
     let mut noise = Vec::new();
     let mut values = Vec::new();
     let mut refresh_at = 0;
     let mut regressed: Option<control_variates::Estimate> = None;
+    // Passes run: twice the values where each is a pair's mean.
+    let mut evaluated = 0;
     loop {
         if blocks {
-            let terms = passes(&mut session, over, &mut rng, None);
+            let terms = passes(&mut session, over, Noise::Draw(&mut rng, None));
+            // With shared globals each pass is paired with its antithetic twin (every
+            // noise value negated), whose mean has no odd terms in the noise: the
+            // leading non-quadratic part of the log weight cancels.
+            let twins = shared.then(|| {
+                let noises: Vec<Vec<f32>> = (0..terms.len())
+                    .map(|s| {
+                        let mut noise = Vec::new();
+                        if regression.is_some() {
+                            session.block_noise(s, n, per_row_noise, &mut noise);
+                        }
+                        noise
+                    })
+                    .collect();
+                (passes(&mut session, over, Noise::Mirror), noises)
+            });
+            evaluated += terms.len() * if twins.is_some() { 2 } else { 1 };
             for (s, t) in terms.iter().enumerate() {
-                let total = t.local + t.global;
-                values.push(total / n as f64);
-                if let Some(r) = regression.as_mut() {
+                let mut total = t.local + t.global;
+                if let Some((twin, noises)) = &twins {
+                    total = 0.5 * (total + twin[s].local + twin[s].global);
+                    noise.clone_from(&noises[s]);
+                } else if regression.is_some() {
                     noise.clear();
                     session.block_noise(s, n, per_row_noise, &mut noise);
+                }
+                values.push(total / n as f64);
+                if let Some(r) = regression.as_mut() {
                     r.add(&noise, total / n as f64);
                 }
             }
         } else {
-            let total = joint_log_weight(&mut session, over, &mut rng, &mut draw);
+            // A pass and its twin at the negated globals' noise (the rows' own noise,
+            // spread over several runs, is drawn afresh).
+            let first = joint_log_weight(&mut session, over, &mut rng, &mut draw);
+            let noise_first = draw.clone();
+            draw.iter_mut().for_each(|v| *v = -*v);
+            let total = 0.5 * (first + log_weight_at(&mut session, over, &mut rng, &draw));
+            evaluated += 2;
             values.push(total / n as f64);
             if let Some(r) = regression.as_mut() {
-                r.add(&draw, total / n as f64);
+                r.add(&noise_first, total / n as f64);
             }
         }
         // The regression is re-solved as the passes grow by a tenth.
@@ -273,18 +328,18 @@ pub fn elbo(
         let plain = mean_and_error(&values);
         let (_, se) = better(plain, regressed);
         let go_on = control(&EvalProgress {
-            passes: values.len(),
+            passes: evaluated,
             mc_error: se,
             tolerance,
         });
         let done = values.len() >= 4 && se < tolerance;
-        if done || values.len() >= precision.max_passes || !plain.0.is_finite() || !go_on {
+        if done || evaluated >= precision.max_passes || !plain.0.is_finite() || !go_on {
             // The regression re-solved on every pass for the figure reported.
             let (mean, se) = better(plain, regression.as_ref().and_then(Regression::estimate));
             return Ok(ElboEstimate {
                 per_row: mean,
                 mc_error: se,
-                passes: values.len(),
+                passes: evaluated,
             });
         }
     }
@@ -344,16 +399,80 @@ pub fn row_log_weights(
         total_rows: data.rows,
     };
     let mut weights = Vec::with_capacity(rows.len());
-    for_each_run(&mut session, over, &mut rng, None, |run, local, _| {
-        for i in 0..run.len() {
-            weights.push(
-                (0..draws)
-                    .map(|s| f64::from(local[s * run.len() + i]))
-                    .collect(),
-            );
-        }
-    });
+    for_each_run(
+        &mut session,
+        over,
+        Noise::Draw(&mut rng, None),
+        |run, local, _| {
+            for i in 0..run.len() {
+                weights.push(
+                    (0..draws)
+                        .map(|s| f64::from(local[s * run.len() + i]))
+                        .collect(),
+                );
+            }
+        },
+    );
     Ok(weights)
+}
+
+/// The Hessian (`width`², row-major) of the whole data's log weight in one pass's
+/// regressed noise ([`Session::block_noise`]'s layout, the rows' own noise with
+/// `per_row`) at zero, the guide's centre: the matrix of the curvature control variate.
+/// Central differences of the `f64` gradient in the noise, a pass over the data per
+/// difference; `None` where it is not finite.
+fn noise_curvature(
+    elbo: &ElboGraph,
+    params: &[NamedParam],
+    data: &Dataset,
+    per_row: bool,
+    width: usize,
+) -> Option<Vec<f64>> {
+    let n = data.rows;
+    let mut session = Session::<f64>::with_threads_in(elbo, n.clamp(1, CHUNK_ROWS), 1, 1);
+    load_named_params(session.exec_mut(), params).ok()?;
+    session.differentiate_noise();
+    let all: Vec<usize> = (0..n).collect();
+    // The rows' own noise is regressed on only when one run holds every row.
+    let per_row = per_row && n <= CHUNK_ROWS;
+    let mut gradient = |at: &[f64]| {
+        let mut total = vec![0.0; width];
+        for run in all.chunks(CHUNK_ROWS) {
+            session.load_batch(data, run, 1, n);
+            session.set_block_noise(run.len(), per_row, at);
+            session.forward_backward();
+            // A run's objective counts its rows n/run times; its share is run/n.
+            let share = run.len() as f64 / n as f64;
+            for (t, g) in total
+                .iter_mut()
+                .zip(session.block_noise_grad(run.len(), per_row))
+            {
+                *t += share * g;
+            }
+        }
+        total
+    };
+    const STEP: f64 = 1e-3;
+    let mut a = vec![0.0; width * width];
+    let mut at = vec![0.0; width];
+    for j in 0..width {
+        at[j] = STEP;
+        let plus = gradient(&at);
+        at[j] = -STEP;
+        let minus = gradient(&at);
+        at[j] = 0.0;
+        for i in 0..width {
+            a[i * width + j] = (plus[i] - minus[i]) / (2.0 * STEP);
+        }
+    }
+    for i in 0..width {
+        for j in 0..i {
+            let v = 0.5 * (a[i * width + j] + a[j * width + i]);
+            a[i * width + j] = v;
+            a[j * width + i] = v;
+        }
+    }
+    a.iter().all(|v| v.is_finite()).then_some(a)
 }
 
 /// The regression estimate (mean, error) where its error is below the plain one's.
@@ -426,14 +545,19 @@ pub fn iwae(
         k,
         total_rows: n,
     };
-    for_each_run(&mut session, over, &mut rng, None, |run, local, _| {
-        for i in 0..run.len() {
-            for (s, w) in weights.iter_mut().enumerate() {
-                *w = f64::from(local[s * run.len() + i]);
+    for_each_run(
+        &mut session,
+        over,
+        Noise::Draw(&mut rng, None),
+        |run, local, _| {
+            for i in 0..run.len() {
+                for (s, w) in weights.iter_mut().enumerate() {
+                    *w = f64::from(local[s * run.len() + i]);
+                }
+                total += log_mean_exp(&weights);
             }
-            total += log_mean_exp(&weights);
-        }
-    });
+        },
+    );
     Ok(total / n as f64)
 }
 
@@ -544,7 +668,7 @@ mod tests {
                 k,
                 total_rows: n,
             };
-            batched.extend(passes(&mut session, over, &mut rng, None));
+            batched.extend(passes(&mut session, over, Noise::Draw(&mut rng, None)));
         }
         for _ in 0..k * 50 {
             let over = RowDraws {
@@ -553,7 +677,7 @@ mod tests {
                 k: 1,
                 total_rows: n,
             };
-            single.extend(passes(&mut session, over, &mut rng, None));
+            single.extend(passes(&mut session, over, Noise::Draw(&mut rng, None)));
         }
         for (what, f) in [
             ("local", (|t: &PassTerms| t.local) as fn(&PassTerms) -> f64),
@@ -570,6 +694,94 @@ mod tests {
                 "{what} is distinguishable from 0: {b} ± {eb}"
             );
         }
+    }
+
+    /// The curvature control variate's matrix (central differences of the noise
+    /// gradient, which `differentiate_noise` turns on) against second differences of
+    /// the objective's value alone, on a logistic regression with a free per-row local
+    /// (its rows' noise joins the globals' in the regressed layout).
+    #[test]
+    fn the_noise_curvature_matches_second_differences_of_the_value() {
+        let model = "data x: real[2]\ndata y: bool\nglobal w: real[2] ~ Normal(0, 1)\nlatent u: real ~ Normal(0, 1)\ny ~ Bernoulli(logits = dot(w, x) + u)\nguide { u: free }\n";
+        let csv: String = std::iter::once("x0,x1,y".to_string())
+            .chain((0..5).map(|i| {
+                format!(
+                    "{},{},{}",
+                    (i as f32 * 0.9).sin(),
+                    0.3 * i as f32 - 0.5,
+                    i % 2
+                )
+            }))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (elbo, data) = elbo_and_data("curvature", model, &csv);
+        let n = data.rows;
+        let mut session = Session::new(&elbo, n);
+        for (i, p) in session.exec_mut().params_mut().iter_mut().enumerate() {
+            *p = (i as f32 * 0.7 + 1.0).sin();
+        }
+        let params = session.named_params();
+        let width = session.block_noise_width(n, true);
+        assert_eq!(width, 2 + n);
+        let a = noise_curvature(&elbo, &params, &data, true, width).unwrap();
+        let mut f64_session = Session::<f64>::with_threads_in(&elbo, n, 1, 1);
+        load_named_params(f64_session.exec_mut(), &params).unwrap();
+        let all: Vec<usize> = (0..n).collect();
+        f64_session.load_batch(&data, &all, 1, n);
+        let mut value = |at: &[f64]| {
+            f64_session.set_block_noise(n, true, at);
+            f64_session.forward()
+        };
+        let h = 1e-3;
+        for i in 0..width {
+            for j in 0..width {
+                let mut at = vec![0.0; width];
+                let mut corner = |si: f64, sj: f64| {
+                    at.iter_mut().for_each(|v| *v = 0.0);
+                    at[i] += si * h;
+                    at[j] += sj * h;
+                    value(&at)
+                };
+                let fd = (corner(1.0, 1.0) - corner(1.0, -1.0) - corner(-1.0, 1.0)
+                    + corner(-1.0, -1.0))
+                    / (4.0 * h * h);
+                let got = a[i * width + j];
+                assert!(
+                    (got - fd).abs() < 1e-4 * (1.0 + fd.abs()),
+                    "A[{i},{j}] {got} vs {fd}"
+                );
+            }
+        }
+        // Some cross curvature between two noise values (a row's own and the globals').
+        let cross = (0..width * width).any(|k| k / width != k % width && a[k].abs() > 1e-3);
+        assert!(cross, "{a:?}");
+    }
+
+    /// A mirrored run holds exactly the negated noise of the run before it.
+    #[test]
+    fn a_mirrored_run_negates_the_last_noise() {
+        let model = "data y: real\nglobal m: real ~ Normal(0, 1)\nlatent z: real ~ Normal(m, 1)\ny ~ Normal(z, 1)\nguide { z: free }\n";
+        let (elbo, data) = elbo_and_data("mirror", model, "y\n1\n2\n3");
+        let n = data.rows;
+        let mut session = Session::new(&elbo, n * 2);
+        session.share_globals_per_block();
+        let rows: Vec<usize> = (0..n).collect();
+        let over = RowDraws {
+            data: &data,
+            rows: &rows,
+            k: 2,
+            total_rows: n,
+        };
+        let mut rng = StdRng::seed_from_u64(9);
+        let first = passes(&mut session, over, Noise::Draw(&mut rng, None));
+        let mut before = Vec::new();
+        session.block_noise(1, n, true, &mut before);
+        let twin = passes(&mut session, over, Noise::Mirror);
+        let mut after = Vec::new();
+        session.block_noise(1, n, true, &mut after);
+        assert!(before.iter().zip(&after).all(|(b, a)| *a == -*b));
+        assert_eq!(first.len(), twin.len());
+        assert_ne!(first[1], twin[1]);
     }
 
     #[test]

@@ -210,7 +210,11 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
             &mut control,
         )
     };
-    let train_elbo = estimate(request.train, "train")?.per_row;
+    let train_estimate = estimate(request.train, "train")?;
+    let train_elbo = train_estimate.per_row;
+    let total_error = train_estimate.mc_error * request.train.rows as f64;
+    let train_elbo_total_error =
+        (joint && total_error >= TOTAL_ELBO_TOLERANCE).then_some(total_error);
     let test_elbo = request
         .test
         .map(|d| estimate(d, "test"))
@@ -292,6 +296,7 @@ pub fn fit(request: &FitRequest<'_>, observer: &mut dyn Observer) -> Result<FitR
         trace: fitfile::thin_trace(&training.trace),
         figures: Figures {
             train_elbo,
+            train_elbo_total_error,
             test_elbo,
             train_iwae,
             test_iwae,

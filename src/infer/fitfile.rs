@@ -277,6 +277,11 @@ pub struct Figures {
     /// Non-finite after a diverged fit: JSON writes it as `null`, read back as NaN.
     #[serde(deserialize_with = "nan_if_null")]
     pub train_elbo: f64,
+    /// The train ELBO's Monte Carlo error in total nats, where a guide without
+    /// amortized locals left it above [`crate::infer::fit::TOTAL_ELBO_TOLERANCE`] (the
+    /// estimate's pass budget ran out first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_elbo_total_error: Option<f64>,
     pub test_elbo: Option<f64>,
     /// The trained importance-weighted bound's estimate per row (with its K samples),
     /// present when the fit trained on it.

@@ -296,19 +296,6 @@ impl Session {
             .map(|&id| self.block_leaf_len(id, rows, per_row))
             .sum()
     }
-
-    /// One leaf's share of a block's noise: the globals' one row (the block's rows
-    /// share it), a per-row leaf's `rows` rows when asked for, else nothing.
-    fn block_leaf_len(&self, id: NoiseId, rows: usize, per_row: bool) -> usize {
-        let width = self.exec.graph().noise_info(id).shape.cols;
-        if Some(id) == self.global_noise {
-            width
-        } else if per_row {
-            rows * width
-        } else {
-            0
-        }
-    }
 }
 
 impl<T: Real + Send + 'static> Session<T> {
@@ -497,6 +484,21 @@ impl<T: Real> Session<T> {
         }
     }
 
+    /// Negates every noise value of the loaded batch: the last draw's antithetic twin.
+    pub fn negate_noise(&mut self) {
+        let back_rows = self.back_rows;
+        for &id in &self.noises {
+            for v in self.exec.noise_mut(id) {
+                *v = -*v;
+            }
+            if let Some(helper) = self.helper.as_mut().filter(|_| back_rows > 0) {
+                for v in helper.exec_mut().noise_mut(id) {
+                    *v = -*v;
+                }
+            }
+        }
+    }
+
     /// From now on each sample block's rows share one draw of the globals, as for an
     /// objective with joint blocks: several joint passes over the data fit in one run.
     pub fn share_globals_per_block(&mut self) {
@@ -512,6 +514,79 @@ impl<T: Real> Session<T> {
     /// Whether the guide gives some local free per-row parameters.
     pub fn has_free_locals(&self) -> bool {
         self.row_index.is_some()
+    }
+
+    /// One leaf's share of a block's noise ([`Session::block_noise`]): the globals' one
+    /// row (the block's rows share it), a per-row leaf's `rows` rows when asked for,
+    /// else nothing.
+    fn block_leaf_len(&self, id: NoiseId, rows: usize, per_row: bool) -> usize {
+        let width = self.exec.graph().noise_info(id).shape.cols;
+        if Some(id) == self.global_noise {
+            width
+        } else if per_row {
+            rows * width
+        } else {
+            0
+        }
+    }
+
+    /// From now on [`Session::forward_backward`] also differentiates with respect to
+    /// the noise ([`Session::block_noise_grad`]), on one thread.
+    pub fn differentiate_noise(&mut self) {
+        debug_assert!(self.helper.is_none());
+        self.exec.differentiate_noise();
+    }
+
+    /// Sets the noise of a loaded one-sample batch of `rows` rows on one thread from a
+    /// block's layout ([`Session::block_noise`]): every row takes the globals' part;
+    /// with `per_row` every other leaf takes its rows' part, else zeros (the guide's
+    /// centre).
+    pub fn set_block_noise(&mut self, rows: usize, per_row: bool, block: &[T]) {
+        debug_assert!(self.helper.is_none() && self.samples <= 1 && !self.joint_blocks);
+        let mut at = 0;
+        for i in 0..self.noises.len() {
+            let id = self.noises[i];
+            let width = self.exec.graph().noise_info(id).shape.cols;
+            let len = self.block_leaf_len(id, rows, per_row);
+            let part = &block[at..at + len];
+            let leaf = &mut self.exec.noise_mut(id)[..rows * width];
+            if len == width && Some(id) == self.global_noise {
+                for row in leaf.chunks_exact_mut(width) {
+                    row.copy_from_slice(part);
+                }
+            } else if len > 0 {
+                leaf.copy_from_slice(part);
+            } else {
+                leaf.fill(T::ZERO);
+            }
+            at += len;
+        }
+    }
+
+    /// The objective's gradient in the noise of [`Session::set_block_noise`]'s layout,
+    /// after [`Session::forward_backward`]: the globals' part summed over the rows that
+    /// share it.
+    pub fn block_noise_grad(&self, rows: usize, per_row: bool) -> Vec<T> {
+        let mut out = Vec::new();
+        for &id in &self.noises {
+            let info = self.exec.graph().noise_info(id);
+            let width = info.shape.cols;
+            let grad = &self.exec.grad(info.node)[..rows * width];
+            match self.block_leaf_len(id, rows, per_row) {
+                0 => {}
+                len if len == width && Some(id) == self.global_noise => {
+                    let mut sum = vec![T::ZERO; width];
+                    for row in grad.chunks_exact(width) {
+                        for (s, &g) in sum.iter_mut().zip(row) {
+                            *s += g;
+                        }
+                    }
+                    out.extend(sum);
+                }
+                _ => out.extend_from_slice(grad),
+            }
+        }
+        out
     }
 
     /// Sets a per-row noise leaf of the loaded batch from `values`, laid out as on one

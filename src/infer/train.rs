@@ -277,7 +277,8 @@ impl Holdout {
             k: VALID_SAMPLES,
             total_rows: train_rows,
         };
-        let terms = super::evaluate::passes(&mut self.session, over, &mut rng, None);
+        let noise = super::evaluate::Noise::Draw(&mut rng, None);
+        let terms = super::evaluate::passes(&mut self.session, over, noise);
         let k = terms.len() as f64;
         let local = terms.iter().map(|t| t.local).sum::<f64>() / k;
         let global = terms.iter().map(|t| t.global).sum::<f64>() / k;

@@ -874,12 +874,19 @@ impl Graph {
     /// For every node, whether a gradient can reach it from a parameter or a
     /// differentiable input, i.e. whether the backward pass needs to visit it.
     pub fn needs_grad(&self) -> Vec<bool> {
+        self.needs_grad_from(false)
+    }
+
+    /// [`Graph::needs_grad`], with `noise` the noise leaves as sources too: for a
+    /// derivative in the noise (the curvature behind a control variate).
+    pub fn needs_grad_from(&self, noise: bool) -> Vec<bool> {
         let mut needs = vec![false; self.nodes.len()];
         for (i, node) in self.nodes.iter().enumerate() {
             needs[i] = match node.op {
                 Op::Param(_) => true,
                 Op::Input(id) => self.input_info(id).differentiable,
-                Op::Noise(_) | Op::Const(_) | Op::OneHot { .. } | Op::StopGradient => false,
+                Op::Noise(_) => noise,
+                Op::Const(_) | Op::OneHot { .. } | Op::StopGradient => false,
                 _ => node.inputs.iter().any(|x| needs[x.index()]),
             };
         }
