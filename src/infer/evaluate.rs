@@ -399,20 +399,16 @@ pub fn row_log_weights(
         total_rows: data.rows,
     };
     let mut weights = Vec::with_capacity(rows.len());
-    for_each_run(
-        &mut session,
-        over,
-        Noise::Draw(&mut rng, None),
-        |run, local, _| {
-            for i in 0..run.len() {
-                weights.push(
-                    (0..draws)
-                        .map(|s| f64::from(local[s * run.len() + i]))
-                        .collect(),
-                );
-            }
-        },
-    );
+    let noise = Noise::Draw(&mut rng, None);
+    for_each_run(&mut session, over, noise, |run, local, _| {
+        for i in 0..run.len() {
+            weights.push(
+                (0..draws)
+                    .map(|s| f64::from(local[s * run.len() + i]))
+                    .collect(),
+            );
+        }
+    });
     Ok(weights)
 }
 
@@ -545,19 +541,15 @@ pub fn iwae(
         k,
         total_rows: n,
     };
-    for_each_run(
-        &mut session,
-        over,
-        Noise::Draw(&mut rng, None),
-        |run, local, _| {
-            for i in 0..run.len() {
-                for (s, w) in weights.iter_mut().enumerate() {
-                    *w = f64::from(local[s * run.len() + i]);
-                }
-                total += log_mean_exp(&weights);
+    let noise = Noise::Draw(&mut rng, None);
+    for_each_run(&mut session, over, noise, |run, local, _| {
+        for i in 0..run.len() {
+            for (s, w) in weights.iter_mut().enumerate() {
+                *w = f64::from(local[s * run.len() + i]);
             }
-        },
-    );
+            total += log_mean_exp(&weights);
+        }
+    });
     Ok(total / n as f64)
 }
 
