@@ -111,9 +111,10 @@ impl<'a> Saa<'a> {
         let per_tile = (TILE_BATCH_ROWS / draws).clamp(1, n.max(1));
         let all_rows: Vec<usize> = (0..n).collect();
         let tiles: Vec<Vec<usize>> = all_rows.chunks(per_tile).map(<[usize]>::to_vec).collect();
-        // Each evaluation is a run of tiles of a fixed size: two threads pay where they
-        // do for a training step of as many rows.
-        let threads = Threads::get().for_step(&elbo.graph, per_tile * draws);
+        // Two threads pay where they do for a training step of the whole evaluation's
+        // rows: each tile's hand-off is small beside an evaluation's work (measured: nes,
+        // 4 tiles of 1024 batch rows, 0.41 s on one thread, 0.24 s on two).
+        let threads = Threads::get().for_step(&elbo.graph, n * draws);
         let session = Session::with_threads_in(elbo, per_tile, draws, threads);
         let mut noise = vec![Vec::new(); tiles.len()];
         for &id in session.noises() {
